@@ -1,0 +1,1 @@
+"""Administrator pages: the tool's LTI configuration and the registered platforms."""

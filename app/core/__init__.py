@@ -1,0 +1,1 @@
+"""Cross-cutting plumbing: database, errors, templates, translations, time."""

@@ -1,0 +1,133 @@
+"""Error responses: a translated HTML page for people, RFC 9457 problem+json for programs."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import AppError, NotFound
+from app.core.i18n import get_translations
+from app.core.templating import render, request_locale
+
+log = logging.getLogger("blend727.errors")
+
+PROBLEM_TYPE_BASE = "https://blend727.example/problems/"
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _t(locale: str, text: str, params: dict[str, Any]) -> str:
+    if not text:
+        return ""
+    translated = get_translations(locale).gettext(text)
+    try:
+        return translated % params if params else translated
+    except (KeyError, ValueError, TypeError):
+        return translated
+
+
+def error_response(request: Request, error: AppError) -> Response:
+    locale = request_locale(request)
+    title = _t(locale, error.title, error.params)
+    detail = _t(locale, error.detail, error.params)
+    advice = _t(locale, error.advice, error.params)
+    if wants_json(request):
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + error.code,
+            "title": title,
+            "status": error.status_code,
+            "detail": detail,
+            "code": error.code,
+        }
+        extra = getattr(error, "problem_extra", None)
+        if extra:
+            body.update(extra)
+        return JSONResponse(
+            body, status_code=error.status_code, media_type="application/problem+json"
+        )
+    return render(
+        request,
+        "error.html",
+        {
+            "title": title,
+            "detail": detail,
+            "advice": advice,
+            "code": error.code,
+            "status": error.status_code,
+            "request_id": getattr(request.state, "request_id", ""),
+        },
+        status_code=error.status_code,
+    )
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    level = logging.WARNING if exc.status_code < 500 else logging.ERROR
+    log.log(
+        level,
+        "%s %s refused: %s (%s)",
+        request.method,
+        request.url.path,
+        exc.code,
+        exc.log_detail,
+        extra={"request_id": getattr(request.state, "request_id", "")},
+    )
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return error_response(request, NotFound())
+    error = AppError(
+        detail=str(exc.detail) if exc.detail else "", status_code=exc.status_code, code="http_error"
+    )
+    if exc.status_code == 405:
+        error.title = "This address does not accept that request"
+        error.code = "method_not_allowed"
+    return error_response(request, error)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg", "")}
+        for e in exc.errors()
+    ]
+    error = AppError(
+        detail="Some fields are missing or not valid.",
+        status_code=422,
+        code="validation_failed",
+        title="The data is not valid",
+    )
+    error.problem_extra = {"errors": errors}  # type: ignore[attr-defined]
+    return error_response(request, error)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    error = AppError(
+        detail="Something went wrong on our side. Nothing was saved.",
+        status_code=500,
+        code="internal_error",
+        title="Sorry, something went wrong",
+        advice="Try again in a moment. If it keeps happening, tell your administrator.",
+    )
+    return error_response(request, error)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,59 @@
+"""The per-process context every request reaches through ``request.app.state.ctx``.
+
+It holds what is expensive to build or must be shared by threads: the engine, the HTTP
+session with timeouts, the cache of platform keys, and the tool's secret. Nothing in it is
+the source of truth; the database is, so several workers behave as one.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import requests
+from fastapi import Request
+
+from app.config import Settings
+from app.core.db import Database
+from app.keys.service import KeyService
+from lti.http import build_session
+from lti.platform_keys import PlatformKeyCache
+
+SECRET_NAME = "tool-secret"
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    database: Database
+    http: requests.Session
+    key_cache: PlatformKeyCache
+    _secret: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(cls, settings: Settings, database: Database | None = None) -> AppContext:
+        http = build_session(settings.http_timeout_seconds)
+        return cls(
+            settings=settings,
+            database=database or Database.from_url(settings.database_url),
+            http=http,
+            key_cache=PlatformKeyCache(http, settings.platform_jwks_cache_seconds),
+        )
+
+    @property
+    def secret(self) -> str:
+        """The signing secret, configured or generated once and shared through the database."""
+        if self._secret is None:
+            with self._lock:
+                if self._secret is None:
+                    with self.database.session() as session:
+                        self._secret = KeyService(session).secret(
+                            SECRET_NAME, self.settings.secret_key
+                        )
+        return self._secret
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

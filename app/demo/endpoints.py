@@ -1,0 +1,128 @@
+"""The demonstration platform's endpoints: a launcher page, the OIDC authorization endpoint
+and the platform JWKS. Mounted only when ``BLEND727_DEMO`` is on (``blend727 demo``)."""
+
+from __future__ import annotations
+
+import threading
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from app.core.errors import AppError, NotFound
+from app.core.state import AppContext, get_context
+from app.core.templating import render
+from app.demo.models import DemoPlatformKey
+from app.demo.service import (
+    DEMO_CLIENT_ID,
+    DEMO_DEPLOYMENT_ID,
+    PERSONAS,
+    DemoSigner,
+    demo_issuer,
+    ensure_demo_platform,
+    new_login_hint,
+)
+
+router = APIRouter(prefix="/demo", tags=["demo"], include_in_schema=False)
+
+_lock = threading.Lock()
+_signers: dict[int, DemoSigner] = {}
+
+
+def demo_signer(ctx: AppContext) -> DemoSigner:
+    """The demo platform's key, parsed once; also put into the tool's platform-key cache
+    (the tool still verifies every id_token signature, it just needn't fetch its own page)."""
+    signer = _signers.get(id(ctx))
+    if signer is not None:
+        return signer
+    with _lock:
+        with ctx.database.session() as session:
+            key = session.scalars(select(DemoPlatformKey)).first()
+            if key is None:
+                _, key = ensure_demo_platform(session, ctx.settings.public_base_url)
+            signer = DemoSigner(key)
+        ctx.key_cache.prime(ctx.settings.public_base_url + "/demo/jwks.json", signer.jwks)
+        _signers[id(ctx)] = signer
+    return signer
+
+
+class DemoRefused(AppError):
+    status_code = 400
+    code = "demo_auth_refused"
+    title = "The demonstration LMS refused the sign-in"
+
+
+@router.get("")
+def launcher(request: Request) -> Response:
+    locale = request.state.locale
+    return render(request, "demo.html", {"personas": PERSONAS, "demo_locale": locale})
+
+
+@router.get("/start/{persona}")
+def start(persona: str, request: Request, locale: str = "") -> Response:
+    """Third-party initiated login, exactly as an LMS starts it."""
+    if persona not in PERSONAS:
+        raise NotFound()
+    ctx = get_context(request)
+    base = ctx.settings.public_base_url
+    locale = locale if locale in ("vi", "en") else request.state.locale
+    query = urlencode(
+        {
+            "iss": demo_issuer(base),
+            "login_hint": new_login_hint(persona),
+            "target_link_uri": f"{base}/lti/launch",
+            "lti_message_hint": f"{persona}|{locale}",
+            "client_id": DEMO_CLIENT_ID,
+            "lti_deployment_id": DEMO_DEPLOYMENT_ID,
+        }
+    )
+    return RedirectResponse(f"{base}/lti/login?{query}", status_code=302)
+
+
+@router.api_route("/auth", methods=["GET", "POST"])
+def authorize(request: Request) -> Response:
+    """The platform's OIDC authorization endpoint: checks the tool's request, then posts a
+    signed id_token back to the tool's redirect URI."""
+    ctx = get_context(request)
+    params = request.query_params
+    base = ctx.settings.public_base_url
+    expected = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": DEMO_CLIENT_ID,
+        "redirect_uri": f"{base}/lti/launch",
+    }
+    for name, value in expected.items():
+        if params.get(name) != value:
+            raise DemoRefused(
+                "Parameter %(name)s should be %(value)s", params={"name": name, "value": value}
+            )
+    nonce, state = params.get("nonce"), params.get("state")
+    if not nonce or not state:
+        raise DemoRefused("The request has no nonce or state.")
+    hint = params.get("lti_message_hint", "")
+    persona_key, _, locale = hint.partition("|")
+    persona = PERSONAS.get(persona_key)
+    if persona is None or not params.get("login_hint", "").startswith(persona_key + ":"):
+        raise DemoRefused("Unknown demonstration user.")
+    id_token = demo_signer(ctx).id_token(
+        base_url=base,
+        persona=persona,
+        nonce=nonce,
+        locale=locale or "vi",
+        redirect_uri=expected["redirect_uri"],
+    )
+    return render(
+        request,
+        "demo_post.html",
+        {"action": expected["redirect_uri"], "id_token": id_token, "state": state},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/jwks.json")
+def jwks(request: Request) -> JSONResponse:
+    return JSONResponse(demo_signer(get_context(request)).jwks)

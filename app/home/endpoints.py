@@ -1,0 +1,62 @@
+"""Start pages: the first page each role sees after a launch."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.auth.dependencies import SESSION_COOKIE, DbSession, Viewer, check_csrf, current_viewer
+from app.core.http import delete_cookie
+from app.core.state import get_context
+from app.core.templating import render
+from app.core.time import utcnow
+from app.identity.models import Role
+from app.identity.repository import IdentityRepository
+from app.launch.service import session_id_for
+
+router = APIRouter(tags=["pages"])
+
+TEMPLATES = {
+    Role.TEACHER: "home_teacher.html",
+    Role.TRAINER: "home_trainer.html",
+    Role.ADMIN: "home_admin.html",
+    Role.NONE: "home_none.html",
+}
+
+
+@router.get("/", include_in_schema=False)
+def home(request: Request) -> Response:
+    """The viewer's start page, or a welcome page when nobody is signed in."""
+    ctx = get_context(request)
+    if not request.cookies.get(SESSION_COOKIE):
+        return render(request, "welcome.html", {"demo": ctx.settings.demo})
+    with ctx.database.session() as db:
+        viewer = current_viewer(request, db)
+    return render(request, TEMPLATES[viewer.role], {"viewer": viewer})
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(
+    request: Request,
+    csrf_token: str = Form(""),
+    viewer: Viewer = Depends(current_viewer),
+    db: Session = DbSession,
+) -> Response:
+    check_csrf(viewer, csrf_token)
+    IdentityRepository(db).revoke_session(viewer.session_id, utcnow())
+    response = render(request, "logged_out.html", {"return_url": viewer.return_url})
+    delete_cookie(response, get_context(request).settings, SESSION_COOKIE)
+    return response
+
+
+@router.get("/lang/{locale}", include_in_schema=False)
+def switch_language(locale: str, request: Request) -> Response:
+    """Switch language; the middleware stores ``?lang`` in a cookie, the session follows."""
+    ctx = get_context(request)
+    target = locale if locale in ("vi", "en") else ctx.settings.default_locale
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with ctx.database.session() as db:
+            IdentityRepository(db).set_session_locale(session_id_for(token), target)
+    return RedirectResponse(f"/?lang={target}", status_code=303)

@@ -1,0 +1,1 @@
+"""People, courses, resource links, memberships and web sessions created by launches."""

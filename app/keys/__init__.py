@@ -1,0 +1,1 @@
+"""The tool's own signing keys (published at /lti/jwks.json) and its generated secret."""

@@ -1,0 +1,25 @@
+"""Imports every domain's models so Alembic and the test suite see the whole schema."""
+
+from app.core.db import Base
+from app.demo.models import DemoPlatformKey
+from app.identity.models import Course, Membership, ResourceLink, User, WebSession
+from app.keys.models import ToolKey, ToolSecret
+from app.launch.models import UsedNonce
+from app.platforms.models import Deployment, Platform
+
+metadata = Base.metadata
+
+__all__ = [
+    "Course",
+    "DemoPlatformKey",
+    "Deployment",
+    "Membership",
+    "Platform",
+    "ResourceLink",
+    "ToolKey",
+    "ToolSecret",
+    "UsedNonce",
+    "User",
+    "WebSession",
+    "metadata",
+]

@@ -1,0 +1,1 @@
+"""Platform registrations (LMS instances) and their deployments: the tenants of blend727."""

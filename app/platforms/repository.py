@@ -1,0 +1,60 @@
+"""Queries for platforms and deployments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.platforms.models import Deployment, Platform
+
+
+class PlatformRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, platform_id: int) -> Platform | None:
+        return self.session.get(Platform, platform_id)
+
+    def by_issuer(self, issuer: str) -> Sequence[Platform]:
+        stmt = select(Platform).where(Platform.issuer == issuer).order_by(Platform.id)
+        return self.session.scalars(stmt).all()
+
+    def by_issuer_and_client(self, issuer: str, client_id: str) -> Platform | None:
+        stmt = select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
+        return self.session.scalars(stmt).first()
+
+    def list_with_deployments(self) -> Sequence[Platform]:
+        stmt = (
+            select(Platform)
+            .options(selectinload(Platform.deployments))
+            .order_by(Platform.is_demo, Platform.id)
+        )
+        return self.session.scalars(stmt).all()
+
+    def deployment(self, platform_id: int, deployment_id: str) -> Deployment | None:
+        stmt = select(Deployment).where(
+            Deployment.platform_id == platform_id, Deployment.deployment_id == deployment_id
+        )
+        return self.session.scalars(stmt).first()
+
+    def deployments_of(self, platform_id: int) -> Sequence[Deployment]:
+        stmt = (
+            select(Deployment).where(Deployment.platform_id == platform_id).order_by(Deployment.id)
+        )
+        return self.session.scalars(stmt).all()
+
+    def demo_platform(self) -> Platform | None:
+        stmt = select(Platform).where(Platform.is_demo.is_(True)).order_by(Platform.id)
+        return self.session.scalars(stmt).first()
+
+    def add(self, platform: Platform) -> Platform:
+        self.session.add(platform)
+        self.session.flush()
+        return platform
+
+    def add_deployment(self, deployment: Deployment) -> Deployment:
+        self.session.add(deployment)
+        self.session.flush()
+        return deployment
