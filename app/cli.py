@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,7 +18,9 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-platform_app = typer.Typer(help="LMS registrations (platforms and deployments).", no_args_is_help=True)
+platform_app = typer.Typer(
+    help="LMS registrations (platforms and deployments).", no_args_is_help=True
+)
 keys_app = typer.Typer(help="The tool's signing keys.", no_args_is_help=True)
 user_app = typer.Typer(help="People who have launched blend727.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -68,7 +70,7 @@ def _redacted(url: str) -> str:
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "(unparseable URL)"
 
 
@@ -98,14 +100,18 @@ def _run_server(host: str, port: int, workers: int) -> None:
     else:
         from app.main import create_app
 
-        uvicorn.run(create_app(_settings()), host=host, port=port, proxy_headers=False, log_level="info")
+        uvicorn.run(
+            create_app(_settings()), host=host, port=port, proxy_headers=False, log_level="info"
+        )
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8727,
-    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL for more than 1).")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (PostgreSQL for more than 1).")
+    ] = 1,
 ) -> None:
     """Bring the database schema up to date, then serve the tool."""
     settings = _settings()
@@ -128,13 +134,7 @@ def demo(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         os.environ["BLEND727_BASE_URL"] = f"http://{shown}:{port}"
     settings = _settings()
-    _prepare(settings)
-    from app.demo.service import ensure_demo_platform
-
-    db = _database(settings)
-    with db.session() as session:
-        ensure_demo_platform(session, settings.public_base_url)
-    db.engine.dispose()
+    _prepare(settings)  # the app registers the demo platform itself when it starts
     typer.echo("")
     typer.echo(f"  blend727 demo: open {settings.public_base_url}/demo in your browser")
     typer.echo("")
@@ -143,7 +143,9 @@ def demo(
 
 @platform_app.command("add")
 def platform_add(
-    issuer: Annotated[str, typer.Option(help="Platform ID (issuer), e.g. https://moodle.example.edu.vn")],
+    issuer: Annotated[
+        str, typer.Option(help="Platform ID (issuer), e.g. https://moodle.example.edu.vn")
+    ],
     client_id: Annotated[str, typer.Option(help="Client ID the LMS gave the tool.")],
     deployment_id: Annotated[list[str], typer.Option(help="Deployment ID; repeat for several.")],
     auth_login_url: Annotated[str, typer.Option(help="Authentication request URL.")],
@@ -175,7 +177,10 @@ def platform_add(
                 ),
                 update=update,
             )
-            typer.echo(f"Registered platform {platform.id}: {platform.issuer} (client {platform.client_id})")
+            typer.echo(
+                f"Registered platform {platform.id}: {platform.issuer} "
+                f"(client {platform.client_id})"
+            )
     except AppError as exc:
         typer.echo(f"Error: {exc.detail % exc.params if exc.params else exc.detail}", err=True)
         raise typer.Exit(2) from exc
@@ -195,7 +200,7 @@ def platform_list(
     db = _database(settings)
     with db.session() as session:
         platforms = PlatformService(session).list()
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": p.id,
                 "name": p.name,
@@ -211,7 +216,11 @@ def platform_list(
             for p in platforms
         ]
     if as_json:
-        typer.echo(json.dumps({"endpoints": lti_endpoints(settings.public_base_url), "platforms": rows}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"endpoints": lti_endpoints(settings.public_base_url), "platforms": rows}, indent=2
+            )
+        )
         return
     _print_endpoints(settings)
     typer.echo("")
@@ -273,7 +282,9 @@ def keys_rotate(
         new, retired = KeyService(session).rotate(timedelta(days=days))
         typer.echo(f"New signing key: {new.kid}")
         for key in retired:
-            typer.echo(f"Retiring key {key.kid}: published until {key.retires_at:%Y-%m-%d %H:%M} UTC")
+            typer.echo(
+                f"Retiring key {key.kid}: published until {key.retires_at:%Y-%m-%d %H:%M} UTC"
+            )
 
 
 @keys_app.command("list")
@@ -312,7 +323,9 @@ def _set_user(issuer: str, client_id: str | None, sub: str, disable: bool, reaso
             else list(repo.by_issuer(issuer))
         )
         if len(candidates) != 1:
-            typer.echo("Error: name exactly one platform (--issuer, and --client-id if needed).", err=True)
+            typer.echo(
+                "Error: name exactly one platform (--issuer, and --client-id if needed).", err=True
+            )
             raise typer.Exit(2)
         user = IdentityRepository(session).set_user_disabled(
             candidates[0].id, sub, utcnow() if disable else None, reason or None
@@ -320,7 +333,9 @@ def _set_user(issuer: str, client_id: str | None, sub: str, disable: bool, reaso
         if user is None:
             typer.echo(f"Error: no user {sub!r} on that platform.", err=True)
             raise typer.Exit(2)
-        typer.echo(f"User {user.display_name} ({sub}) is now {'disabled' if disable else 'enabled'}.")
+        typer.echo(
+            f"User {user.display_name} ({sub}) is now {'disabled' if disable else 'enabled'}."
+        )
 
 
 @user_app.command("disable")

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
         ),
     )
     demo: bool = Field(default=False, description="Switch on the built-in demonstration platform.")
-    default_locale: str = Field(default="vi", description="Locale when a launch does not ask for one.")
+    default_locale: str = Field(
+        default="vi", description="Locale when a launch does not ask for one."
+    )
     timezone: str = Field(default="Asia/Ho_Chi_Minh")
     session_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
     jwt_leeway_seconds: int = Field(

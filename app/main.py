@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -18,13 +22,51 @@ from app.core.middleware import RequestContextMiddleware
 from app.core.state import AppContext, get_context
 from app.home.endpoints import router as home_router
 from app.launch.endpoints import router as launch_router
+from app.launch.service import purge_expired
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
+PURGE_EVERY_SECONDS = 600.0
+log = logging.getLogger("blend727")
+
+
+def _purge(ctx: AppContext) -> None:
+    with ctx.database.session() as session:
+        nonces, sessions = purge_expired(session)
+    if nonces or sessions:
+        log.info("purged %d expired nonces and %d ended sessions", nonces, sessions)
+
+
+async def _purge_forever(ctx: AppContext) -> None:
+    """Housekeeping in the background; a failure is logged and retried next round."""
+    while True:
+        await asyncio.sleep(PURGE_EVERY_SECONDS)
+        try:
+            await run_in_threadpool(_purge, ctx)
+        except Exception:
+            log.exception("housekeeping failed")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    ctx: AppContext = app.state.ctx
+    if ctx.settings.demo:
+        from app.demo.endpoints import prepare_demo
+
+        await run_in_threadpool(prepare_demo, ctx)
+    task = asyncio.create_task(_purge_forever(ctx))
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     app = FastAPI(
         title="blend727",
         version=__version__,
@@ -32,6 +74,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=lifespan,
     )
     app.state.ctx = AppContext.build(settings, database)
     install_handlers(app)
@@ -52,7 +95,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         ctx = get_context(request)
         try:
             ctx.database.ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
+        except Exception as exc:
             logging.getLogger("blend727.health").warning("database unreachable: %s", exc)
             return JSONResponse(
                 {"status": "error", "database": "unreachable", "version": __version__},

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pylti1p3.cookie import CookieService
 from pylti1p3.deployment import Deployment as LibDeployment
 from pylti1p3.redirect import Redirect
 from pylti1p3.registration import Registration
@@ -51,7 +52,7 @@ class CookieToSet:
     max_age: int | None
 
 
-class CollectingCookieService:
+class CollectingCookieService(CookieService):
     """Reads the request's cookies; records the ones pylti1p3 wants set.
 
     Names are prefixed ``blend727-lti-`` so they never clash with Moodle's ``MoodleSession``
@@ -175,18 +176,14 @@ class DatabaseToolConf(ToolConfAbstract[ParamsRequest]):
         return self._platforms[key]
 
     def client_ids_for(self, iss: str) -> set[str]:
-        return {
-            p.client_id
-            for p in self._repo.by_issuer(iss)
-            if self._allow_demo or not p.is_demo
-        }
+        return {p.client_id for p in self._repo.by_issuer(iss) if self._allow_demo or not p.is_demo}
 
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         raise NotImplementedError("blend727 always looks registrations up by issuer + client")
 
-    def find_registration_by_params(
+    def find_registration_by_params(  # type: ignore[override]
         self, iss: str, client_id: str | None, *args: Any, **kwargs: Any
-    ) -> Registration | None:  # type: ignore[override]
+    ) -> Registration | None:
         platform = self.platform_for(iss, client_id)
         if platform is None:
             return None

@@ -23,13 +23,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import jwt
+import requests
 from pylti1p3.exception import LtiException
-from pylti1p3.message_launch import MessageLaunch
+from pylti1p3.message_launch import MessageLaunch, TLaunchData
 from sqlalchemy.orm import Session
 
+from app.identity.models import Role
 from app.platforms.models import Platform
 from lti.adapters import (
     COOKIE_PREFIX,
@@ -42,7 +44,6 @@ from lti.adapters import (
 from lti.errors import LaunchRefused
 from lti.login import nonce_for_state
 from lti.platform_keys import PlatformKeyCache
-from app.identity.models import Role
 from lti.roles import map_roles
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -169,12 +170,14 @@ class _Launch(
         secret: str,
         leeway: int,
         max_age: int,
+        http: requests.Session | None,
     ) -> None:
         super().__init__(
             request,
             tool_config,
             session_service=StatelessSessionService(request),
             cookie_service=cookie_service,
+            requests_session=http,
         )
         self._key_cache = key_cache
         self._secret = secret
@@ -310,7 +313,7 @@ class _Launch(
         if iat < now - self._max_age - self._leeway:
             raise LaunchRefused("expired", f"iat {iat} older than {self._max_age}s")
         self.nonce_expires_at = min(exp, iat + self._max_age) + self._leeway
-        self._jwt["body"] = payload  # the verified claims, not the unverified parse
+        self._jwt["body"] = cast(TLaunchData, payload)  # the verified claims, not the parse
         return self
 
     def validate_nonce(self) -> _Launch:
@@ -326,8 +329,8 @@ class _Launch(
         return self
 
     def validate_deployment(self) -> _Launch:
-        deployment_id = self._jwt["body"].get(DEPLOYMENT_ID)
-        if not _str(deployment_id):
+        deployment_id = _str(self._jwt["body"].get(DEPLOYMENT_ID))
+        if deployment_id is None:
             raise LaunchRefused("missing_claims", "no deployment_id")
         if len(deployment_id) > MAX_ID_CHARS:
             raise LaunchRefused("unknown_deployment", "deployment_id too long")
@@ -384,6 +387,7 @@ def validate_launch(
     max_age: int = 3600,
     secure: bool = False,
     allow_demo: bool = False,
+    http: requests.Session | None = None,
 ) -> ValidatedLaunch:
     """Verify a launch; raise ``LaunchRefused`` with the reason, having written nothing."""
     if not params.get("id_token"):
@@ -400,6 +404,7 @@ def validate_launch(
         secret=secret,
         leeway=leeway,
         max_age=max_age,
+        http=http,
     )
     try:
         launch.validate()
@@ -417,7 +422,7 @@ def validate_launch(
         nonce=str(claims["nonce"]),
         nonce_expires_at=datetime.fromtimestamp(launch.nonce_expires_at, UTC),
         claims=claims,
-        role=map_roles(claims.get(ROLES, [])),
+        role=map_roles(roles if isinstance(roles := claims.get(ROLES), list) else []),
     )
 
 

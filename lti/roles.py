@@ -14,7 +14,6 @@ from collections.abc import Iterable
 
 from app.identity.models import Role
 
-
 _LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 
 _ADMIN_NAMES = {"Administrator", "SysAdmin"}

@@ -41,13 +41,18 @@ def _pg_unreachable_reason(url: str) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001
-        return f"PostgreSQL not reachable at {url} ({type(exc).__name__}); set BLEND727_TEST_DATABASE_URL"
+    except Exception as exc:
+        return (
+            f"PostgreSQL not reachable at {url} ({type(exc).__name__}); "
+            "set BLEND727_TEST_DATABASE_URL to run the PostgreSQL half of the suite"
+        )
     return None
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Engine]:
     """A migrated database per backend, for the whole session."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("db") / "test.db"

@@ -37,7 +37,7 @@ _HITS: dict[str, int] = {}
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path
         _HITS[path] = _HITS.get(path, 0) + 1
         route = _ROUTES.get(path)
@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
 
@@ -83,7 +83,14 @@ class PlatformKey:
 
     def jwk(self) -> dict[str, Any]:
         nums = self.private.public_key().public_numbers()
-        return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid, "e": _b64(nums.e), "n": _b64(nums.n)}
+        return {
+            "kty": "RSA",
+            "alg": "RS256",
+            "use": "sig",
+            "kid": self.kid,
+            "e": _b64(nums.e),
+            "n": _b64(nums.n),
+        }
 
 
 _KEY_POOL: list[PlatformKey] = []

@@ -8,7 +8,7 @@ process starts, so there is no build step and no binary file to keep in sync.
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache
 from gettext import NullTranslations
 from pathlib import Path
 
@@ -21,7 +21,7 @@ SUPPORTED_LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_translations(locale: str) -> NullTranslations:
     """The catalogue for ``locale``; English is the message ids themselves."""
     po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"

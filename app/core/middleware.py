@@ -52,7 +52,7 @@ class RequestContextMiddleware:
                 jar: SimpleCookie = SimpleCookie()
                 try:
                     jar.load(raw.decode("latin-1"))
-                except Exception:  # noqa: BLE001 - a broken cookie header is ignored
+                except Exception:
                     jar = SimpleCookie()
                 morsel = jar.get(LANG_COOKIE)
                 if morsel is not None and morsel.value in SUPPORTED_LOCALES:
@@ -70,7 +70,9 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 if override:
                     attrs = "Path=/; Max-Age=31536000; HttpOnly"
-                    attrs += "; SameSite=None; Secure; Partitioned" if self.https else "; SameSite=Lax"
+                    attrs += (
+                        "; SameSite=None; Secure; Partitioned" if self.https else "; SameSite=Lax"
+                    )
                     headers.append((b"set-cookie", f"{LANG_COOKIE}={override}; {attrs}".encode()))
                 message["headers"] = headers
             await send(message)

@@ -61,6 +61,4 @@ def render(
 ) -> HTMLResponse:
     locale = request_locale(request)
     ctx = {"request": request} | (context or {})
-    return HTMLResponse(
-        render_string(name, ctx, locale), status_code=status_code, headers=headers
-    )
+    return HTMLResponse(render_string(name, ctx, locale), status_code=status_code, headers=headers)

@@ -8,12 +8,10 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from app.core.errors import AppError, NotFound
 from app.core.state import AppContext, get_context
 from app.core.templating import render
-from app.demo.models import DemoPlatformKey
 from app.demo.service import (
     DEMO_CLIENT_ID,
     DEMO_DEPLOYMENT_ID,
@@ -30,21 +28,23 @@ _lock = threading.Lock()
 _signers: dict[int, DemoSigner] = {}
 
 
-def demo_signer(ctx: AppContext) -> DemoSigner:
-    """The demo platform's key, parsed once; also put into the tool's platform-key cache
-    (the tool still verifies every id_token signature, it just needn't fetch its own page)."""
-    signer = _signers.get(id(ctx))
-    if signer is not None:
-        return signer
+def prepare_demo(ctx: AppContext) -> DemoSigner:
+    """Register the demo platform for this base URL (idempotent) and load its key.
+
+    The key also goes into the tool's platform-key cache: the tool still verifies every
+    id_token signature, it just need not fetch its own page for the demo platform's JWKS.
+    """
     with _lock:
         with ctx.database.session() as session:
-            key = session.scalars(select(DemoPlatformKey)).first()
-            if key is None:
-                _, key = ensure_demo_platform(session, ctx.settings.public_base_url)
+            _, key = ensure_demo_platform(session, ctx.settings.public_base_url)
             signer = DemoSigner(key)
         ctx.key_cache.prime(ctx.settings.public_base_url + "/demo/jwks.json", signer.jwks)
         _signers[id(ctx)] = signer
     return signer
+
+
+def demo_signer(ctx: AppContext) -> DemoSigner:
+    return _signers.get(id(ctx)) or prepare_demo(ctx)
 
 
 class DemoRefused(AppError):

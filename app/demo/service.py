@@ -78,7 +78,9 @@ PERSONAS: dict[str, Persona] = {
         ),
         # Valid but unusual launches, as the 1EdTech certification tries them.
         Persona(key="anonymous", sub="103", roles=[LIS + "membership#Learner"]),
-        Persona(key="no-context", sub="101", roles=["Learner"], name="Nguyễn Thị Lan", context=False),
+        Persona(
+            key="no-context", sub="101", roles=["Learner"], name="Nguyễn Thị Lan", context=False
+        ),
         Persona(key="no-role", sub="104", roles=[], name="Phạm Quốc Bảo"),
     ]
 }

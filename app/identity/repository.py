@@ -37,10 +37,10 @@ class IdentityRepository:
             update=update_cols,
             returning=(User.id, User.disabled_at),
         )
-        disabled_at = row[1]
+        user_id, disabled_at = tuple(row)
         if isinstance(disabled_at, str):  # SQLite RETURNING bypasses the column type
             disabled_at = datetime.fromisoformat(disabled_at)
-        return int(row[0]), disabled_at
+        return int(user_id), disabled_at
 
     def upsert_course(self, values: Mapping[str, Any]) -> int:
         return upsert_returning_id(

@@ -8,6 +8,7 @@ platform when it calls back for our JWKS in the middle of a launch.
 from __future__ import annotations
 
 import logging
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -63,6 +64,7 @@ def _launch(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) ->
             leeway=ctx.settings.jwt_leeway_seconds,
             secure=ctx.settings.https,
             allow_demo=ctx.settings.demo,
+            http=ctx.http,
         )
         return LaunchService(session).complete(
             launch,
@@ -125,4 +127,3 @@ def config_page(request: Request) -> Response:
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(endpoints)
     return render(request, "lti_config.html", {"endpoints": endpoints})
-

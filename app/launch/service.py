@@ -39,6 +39,14 @@ def _clip(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else value
 
 
+def purge_expired(session: Session) -> tuple[int, int]:
+    """Delete consumed nonces whose tokens have expired anyway, and ended sessions."""
+    now = utcnow()
+    return NonceRepository(session).purge(now), IdentityRepository(session).purge_expired_sessions(
+        now
+    )
+
+
 class LaunchService:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -82,9 +90,15 @@ class LaunchService:
                 {
                     "deployment_id": launch.deployment_pk,
                     "context_id": str(context["id"]),
-                    "label": _clip(context.get("label") if isinstance(context.get("label"), str) else None, 255),
-                    "title": context.get("title") if isinstance(context.get("title"), str) else None,
-                    "context_types": [t for t in types if isinstance(t, str)] if isinstance(types, list) else [],
+                    "label": _clip(
+                        context.get("label") if isinstance(context.get("label"), str) else None, 255
+                    ),
+                    "title": context.get("title")
+                    if isinstance(context.get("title"), str)
+                    else None,
+                    "context_types": [t for t in types if isinstance(t, str)]
+                    if isinstance(types, list)
+                    else [],
                     "nrps_url": launch.nrps_url,
                     "created_at": now,
                     "updated_at": now,
@@ -110,7 +124,9 @@ class LaunchService:
                     "course_id": course_id,
                     "title": link.get("title") if isinstance(link.get("title"), str) else None,
                     "description": (
-                        link.get("description") if isinstance(link.get("description"), str) else None
+                        link.get("description")
+                        if isinstance(link.get("description"), str)
+                        else None
                     ),
                     "custom": {k: v for k, v in launch.custom.items() if isinstance(v, str)},
                     "ags_endpoint": launch.ags_endpoint,

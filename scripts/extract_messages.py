@@ -1,0 +1,223 @@
+"""Build ``app/locale/messages.pot``: every English message id blend727 can show.
+
+Usage (from the repository root, with the virtualenv active)::
+
+    python scripts/extract_messages.py            # write app/locale/messages.pot
+    python scripts/extract_messages.py --check    # exit 1 if the .pot is out of date
+
+Two sources are merged into one catalogue:
+
+1. What ``pybabel extract -F babel.cfg`` finds: ``_()``/``gettext()`` calls in the Jinja2
+   templates and in the Python code.
+2. The English strings that are not inside a ``_()`` call and that pybabel therefore misses:
+
+   * ``title``/``detail``/``advice`` class attributes of every ``AppError`` subclass
+     (``app.core.errors``, ``DemoRefused``, …), read by importing the modules;
+   * ``lti.errors.REASONS`` (titles and details) and ``lti.errors._ADVICE_ADMIN``;
+   * string literals passed to the error constructors (``AppError``, ``ValidationFailed``,
+     ``Conflict``, ``NotFound``, ``Forbidden``, ``Unauthenticated``, ``DemoRefused``,
+     ``LaunchRefused``) as first positional argument or as ``detail=``/``title=``/
+     ``advice=``, and literals assigned to ``<error>.title/.detail/.advice`` — found with
+     ``ast`` in ``app/`` and ``lti/``. ``LaunchRefused("reason", …)`` takes a reason code
+     (a key of ``REASONS``), not a message, so its arguments are skipped.
+
+Then update the Vietnamese catalogue from the template (see docs) and translate what is new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import inspect
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+POT_PATH = ROOT / "app" / "locale" / "messages.pot"
+BABEL_CFG = ROOT / "babel.cfg"
+
+# Packages scanned with ``ast`` for error constructor calls.
+SCANNED_PACKAGES = ("app", "lti")
+# Modules imported so that every AppError subclass (and REASONS) is defined.
+ERROR_MODULES = ("app.core.errors", "lti.errors", "app.demo.endpoints")
+# Constructors whose literal arguments are message ids.
+ERROR_CONSTRUCTORS = {
+    "AppError",
+    "ValidationFailed",
+    "Conflict",
+    "NotFound",
+    "Forbidden",
+    "Unauthenticated",
+    "PayloadTooLarge",
+    "DemoRefused",
+    "LaunchRefused",
+}
+# Constructors whose first positional argument is a code, not a message.
+CODE_FIRST = {"LaunchRefused"}
+MESSAGE_FIELDS = ("title", "detail", "advice")
+
+Found = tuple[str, str, int]  # (message id, path relative to ROOT, line)
+
+
+def _rel(path: str | Path) -> str:
+    return Path(path).resolve().relative_to(ROOT).as_posix()
+
+
+def from_babel() -> Iterator[Found]:
+    """Step 1: what ``pybabel extract -F babel.cfg`` would find (templates, ``_()`` calls)."""
+    with BABEL_CFG.open(encoding="utf-8") as fh:
+        method_map, options_map = parse_mapping_cfg(fh, str(BABEL_CFG))
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords=DEFAULT_KEYWORDS
+    ):
+        # ngettext yields (singular, plural); we only use gettext, keep the singular.
+        msgid = message[0] if isinstance(message, tuple) else message
+        if msgid:
+            yield msgid, Path(filename).as_posix(), lineno
+
+
+def _all_subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def from_error_classes() -> Iterator[Found]:
+    """Step 2a: class attributes of AppError and its subclasses, and lti.errors.REASONS."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    for name in ERROR_MODULES:
+        importlib.import_module(name)
+    from app.core.errors import AppError
+    from lti import errors as lti_errors
+
+    for cls in (AppError, *_all_subclasses(AppError)):
+        path = _rel(inspect.getsourcefile(cls) or "")
+        line = inspect.getsourcelines(cls)[1]
+        for field in MESSAGE_FIELDS:
+            value = cls.__dict__.get(field)  # only what this class itself defines
+            if isinstance(value, str) and value:
+                yield value, path, line
+
+    path = _rel(lti_errors.__file__)
+    # Line of each string literal in lti/errors.py, for the "#:" references.
+    tree = ast.parse(Path(lti_errors.__file__).read_text(encoding="utf-8"))
+    lines = {
+        node.value: node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+    def line_of(text: str) -> int:
+        return lines.get(text, 0)
+
+    yield lti_errors._ADVICE_ADMIN, path, line_of(lti_errors._ADVICE_ADMIN)
+    for _status, title, detail in lti_errors.REASONS.values():
+        yield title, path, line_of(title)
+        yield detail, path, line_of(detail)
+
+
+def _literal(node: ast.expr | None) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value:
+        return node.value
+    return None
+
+
+def _callee(node: ast.Call) -> str | None:
+    if isinstance(node.func, ast.Name):
+        return node.func.id
+    if isinstance(node.func, ast.Attribute):
+        return node.func.attr
+    return None
+
+
+def from_call_sites() -> Iterator[Found]:
+    """Step 2b: literal messages passed to error constructors or assigned to error fields."""
+    for package in SCANNED_PACKAGES:
+        for file in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+            path = _rel(file)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and _callee(node) in ERROR_CONSTRUCTORS:
+                    if node.args and _callee(node) not in CODE_FIRST:
+                        text = _literal(node.args[0])
+                        if text:
+                            yield text, path, node.lineno
+                    for kw in node.keywords:
+                        text = _literal(kw.value) if kw.arg in MESSAGE_FIELDS else None
+                        if text:
+                            yield text, path, kw.value.lineno
+                elif isinstance(node, ast.Assign):
+                    text = _literal(node.value)
+                    for target in node.targets:
+                        if (
+                            text
+                            and isinstance(target, ast.Attribute)
+                            and target.attr in MESSAGE_FIELDS
+                        ):
+                            yield text, path, node.lineno
+
+
+def build_catalog() -> Catalog:
+    """All message ids, each with the places it comes from."""
+    catalog = Catalog(
+        project="blend727",
+        copyright_holder="blend727",
+        charset="utf-8",
+        fuzzy=False,
+        header_comment=(
+            "# English message ids of blend727, built by scripts/extract_messages.py.\n"
+            "# Do not edit: re-run the script. Translations live in app/locale/<lang>/."
+        ),
+    )
+    for source in (from_babel(), from_error_classes(), from_call_sites()):
+        for msgid, path, line in source:
+            catalog.add(msgid, locations=[(path, line)])
+    return catalog
+
+
+def render_pot(catalog: Catalog) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    # No creation date in the output, so that re-running without changes gives no diff.
+    catalog.creation_date = catalog.revision_date = None  # type: ignore[assignment]
+    write_po(buf, catalog, width=100, sort_by_file=True, omit_header=False)
+    lines = [
+        line
+        for line in buf.getvalue().split(b"\n")
+        if not line.startswith((b'"POT-Creation-Date:', b'"PO-Revision-Date:'))
+    ]
+    return b"\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if the .pot is out of date")
+    parser.add_argument("-o", "--output", type=Path, default=POT_PATH)
+    args = parser.parse_args(argv)
+
+    catalog = build_catalog()
+    data = render_pot(catalog)
+    if args.check:
+        current = args.output.read_bytes() if args.output.exists() else b""
+        if current != data:
+            print(f"{_rel(args.output)} is out of date: run python scripts/extract_messages.py")
+            return 1
+        print(f"{_rel(args.output)} is up to date ({len(catalog)} messages)")
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(data)
+    print(f"wrote {len(catalog)} messages to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The ``blend727`` command line, run as an administrator would, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from app.cli import app
+from tests.conftest import _pg_unreachable_reason, _pg_url
+
+runner = CliRunner()
+
+COMMANDS = [
+    [],
+    ["serve"],
+    ["demo"],
+    ["db"],
+    ["db", "upgrade"],
+    ["platform"],
+    ["platform", "add"],
+    ["platform", "list"],
+    ["platform", "enable"],
+    ["platform", "disable"],
+    ["keys"],
+    ["keys", "rotate"],
+    ["keys", "list"],
+    ["user", "disable"],
+    ["user", "enable"],
+]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Environment for a CLI run against an empty database of each kind."""
+    env = {"BLEND727_BASE_URL": "https://blend727.example.edu.vn"}
+    if request.param == "sqlite":
+        env["BLEND727_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+        yield env
+        return
+    url = _pg_url()
+    reason = _pg_unreachable_reason(url)
+    if reason:
+        pytest.skip(reason)
+    schema = f"c_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    env["BLEND727_DATABASE_URL"] = f"{url}?options=-csearch_path%3D{schema}"
+    yield env
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def run(env: dict[str, str], *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+ADD = [
+    "platform",
+    "add",
+    "--issuer",
+    "https://moodle.example.edu.vn",
+    "--client-id",
+    "AbC123",
+    "--deployment-id",
+    "3",
+    "--deployment-id",
+    "4",
+    "--auth-login-url",
+    "https://moodle.example.edu.vn/mod/lti/auth.php",
+    "--token-url",
+    "https://moodle.example.edu.vn/mod/lti/token.php",
+    "--keyset-url",
+    "https://moodle.example.edu.vn/mod/lti/certs.php",
+    "--name",
+    "Moodle Sở GD&ĐT",
+]
+
+
+class TestEveryCommandHasHelp:
+    @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+    def test_help(self, command: list[str]) -> None:
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+class TestPlatformRegistration:
+    def test_add_then_list_shows_platform_deployments_and_endpoints(
+        self, cli_env: dict[str, str]
+    ) -> None:
+        code, out = run(cli_env, *ADD)
+        assert code == 0, out
+        assert "https://blend727.example.edu.vn/lti/login" in out
+        code, out = run(cli_env, "platform", "list")
+        assert code == 0, out
+        assert "Moodle Sở GD&ĐT" in out
+        assert "3, 4" in out
+        for url in ("/lti/login", "/lti/launch", "/lti/jwks.json"):
+            assert "https://blend727.example.edu.vn" + url in out
+
+    def test_list_json_is_machine_readable(self, cli_env: dict[str, str]) -> None:
+        run(cli_env, *ADD)
+        code, out = run(cli_env, "platform", "list", "--json")
+        assert code == 0
+        data = json.loads(out)
+        assert data["endpoints"]["jwks_url"] == "https://blend727.example.edu.vn/lti/jwks.json"
+        assert data["platforms"][0]["deployments"] == ["3", "4"]
+        assert data["platforms"][0]["status"] == "active"
+
+    def test_duplicate_is_refused_without_update(self, cli_env: dict[str, str]) -> None:
+        assert run(cli_env, *ADD)[0] == 0
+        code, out = run(cli_env, *ADD)
+        assert code == 2
+        assert "already registered" in out
+        code, out = run(cli_env, *ADD, "--update", "--deployment-id", "5")
+        assert code == 0, out
+        assert "3, 4, 5" in run(cli_env, "platform", "list")[1]
+
+    def test_bad_url_is_refused_and_writes_nothing(self, cli_env: dict[str, str]) -> None:
+        bad = [
+            a if a != "https://moodle.example.edu.vn/mod/lti/token.php" else "ftp://x" for a in ADD
+        ]
+        code, out = run(cli_env, *bad)
+        assert code == 2
+        assert "token_url" in out
+        assert "No platform registered yet" in run(cli_env, "platform", "list")[1]
+
+    def test_disable_and_enable(self, cli_env: dict[str, str]) -> None:
+        run(cli_env, *ADD)
+        code, out = run(cli_env, "platform", "disable", "1")
+        assert code == 0 and "disabled" in out
+        assert (
+            json.loads(run(cli_env, "platform", "list", "--json")[1])["platforms"][0]["status"]
+            == "disabled"
+        )
+        code, out = run(cli_env, "platform", "enable", "1")
+        assert code == 0 and "active" in out
+        assert run(cli_env, "platform", "disable", "99")[0] == 2
+
+
+class TestKeysCommands:
+    def test_rotate_keeps_old_key_published(self, cli_env: dict[str, str]) -> None:
+        assert run(cli_env, "db", "upgrade")[0] == 0
+        code, out = run(cli_env, "keys", "rotate")
+        assert code == 0, out
+        first = out.split("New signing key: ")[1].split()[0]
+        code, out = run(cli_env, "keys", "rotate", "--retire-days", "3")
+        assert code == 0
+        second = out.split("New signing key: ")[1].split()[0]
+        assert f"Retiring key {first}" in out
+        code, out = run(cli_env, "keys", "list")
+        assert f"{second}" in out and "current" in out
+        assert f"{first}" in out and "retiring, published until" in out
+
+
+class TestUserCommands:
+    def test_unknown_user_or_platform_is_an_error(self, cli_env: dict[str, str]) -> None:
+        run(cli_env, *ADD)
+        code, out = run(cli_env, "user", "disable", "--issuer", "https://nowhere", "--sub", "1")
+        assert code == 2 and "exactly one platform" in out
+        code, out = run(
+            cli_env, "user", "disable", "--issuer", "https://moodle.example.edu.vn", "--sub", "1"
+        )
+        assert code == 2 and "no user" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestDemoCommandServes:
+    """The README's first command, for real: a process serving the demo over HTTP."""
+
+    def test_demo_serves_and_a_teacher_can_launch(self, tmp_path: Path) -> None:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BLEND727_")}
+        env["BLEND727_DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.db'}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "demo", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                assert time.monotonic() < deadline, "demo did not start in 30 s"
+                time.sleep(0.2)
+            with httpx.Client(base_url=base, follow_redirects=True, timeout=10) as client:
+                page = client.get("/demo/start/teacher")  # login → auth form
+                assert page.status_code == 200
+                import re
+
+                form = dict(re.findall(r'name="(id_token|state)" value="([^"]+)"', page.text))
+                home = client.post("/lti/launch", data=form)
+                assert home.status_code == 200
+                assert "Nguyễn Thị Lan" in home.text
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
