@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -51,6 +52,9 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# Starlette 1.x warns that its TestClient is moving from httpx to httpx2: not this bench's business.
+warnings.filterwarnings("ignore", message=".*`httpx` with `starlette.testclient`.*")
 
 import anyio.to_thread  # noqa: E402
 import jwt  # noqa: E402
@@ -424,6 +428,15 @@ def quiet_logging() -> None:
     root.setLevel(logging.INFO)
 
 
+def load_note() -> str:
+    """Other work on the machine shows in the p99 first; say how busy it was."""
+    if not hasattr(os, "getloadavg"):
+        return "load average unknown"
+    load = os.getloadavg()[0]
+    busy = load > 0.5 * (os.cpu_count() or 1)
+    return f"load average {load:.2f}" + (" (busy machine: expect noisy figures)" if busy else "")
+
+
 def versions() -> str:
     names = ("pylti1p3next", "PyJWT", "fastapi", "starlette", "SQLAlchemy", "jinja2")
     parts = []
@@ -475,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(client=client, timer=timer, platform=platform)
 
         print(f"blend727 launch bench — {backend}: {shown_url}")
-        print(f"{versions()}; {os.cpu_count()} CPUs")
+        print(f"{versions()}; {os.cpu_count()} CPUs, {load_note()}")
         print("server time = inside the ASGI app (thread pool hops included), without the "
               "TestClient transport\nand without the platform's signing of the id_token")
 
@@ -517,12 +530,14 @@ def main(argv: list[str] | None = None) -> int:
     for label, seconds in rows:
         print(f"  {label:<43}{seconds * 1e6:10.1f}{1 / seconds:14,.0f}{seconds / floor_mean:9.1f}")
 
-    worst = max(new_mean, repeat_mean) * 1e3
-    verdict = "MET" if worst < TARGET_MS else "NOT MET"
-    scope = "" if backend == "sqlite" else f" (the target is for SQLite; this run is {backend})"
+    new_p50 = pct([x.server["total"] for x in new], 50)
+    repeat_p50 = pct([x.server["total"] for x in repeat], 50)
+    verdict = "MET" if max(new_mean, repeat_mean) * 1e3 < TARGET_MS else "NOT MET"
+    scope = "" if backend == "sqlite" else f"\n  (the target is for SQLite; this run is {backend})"
     print(f"\nTarget: a whole launch in under {TARGET_MS:.0f} ms of server time on SQLite — "
-          f"{verdict}: {new_mean * 1e3:.3f} ms new users, {repeat_mean * 1e3:.3f} ms repeat"
-          f" users{scope}")
+          f"{verdict}\n  mean {new_mean * 1e3:.3f} ms new users, {repeat_mean * 1e3:.3f} ms repeat"
+          f" users (p50 {new_p50 * 1e3:.3f} / {repeat_p50 * 1e3:.3f} ms); {load_note()} after"
+          f" the runs{scope}")
     return 0
 
 

@@ -68,6 +68,24 @@ MAX_ID_TOKEN_CHARS = 48 * 1024
 MAX_ID_CHARS = 255  # LTI ids are "at most 255 ASCII characters" (LTI 1.3 §5.3.6, §5.4.1)
 
 
+def clean_claims(value: Any) -> Any:
+    """Make verified claims safe to store: drop NUL characters and lone surrogates, which
+    JSON can carry but PostgreSQL text (and UTF-8 itself) cannot."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {clean_claims(k): clean_claims(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_claims(v) for v in value]
+    return value
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -238,7 +256,8 @@ class _Launch(
         return self
 
     def validate_registration(self) -> _Launch:
-        body = self._jwt["body"]
+        # Lookups happen before the signature check, so the unverified body is cleaned too.
+        body = clean_claims(self._jwt["body"])
         iss = _str(body.get("iss"))
         if iss is None:
             raise LaunchRefused("missing_claims", "no iss")
@@ -313,7 +332,8 @@ class _Launch(
         if iat < now - self._max_age - self._leeway:
             raise LaunchRefused("expired", f"iat {iat} older than {self._max_age}s")
         self.nonce_expires_at = min(exp, iat + self._max_age) + self._leeway
-        self._jwt["body"] = cast(TLaunchData, payload)  # the verified claims, not the parse
+        # From here on: the verified claims (not the unverified parse), made storable.
+        self._jwt["body"] = cast(TLaunchData, clean_claims(payload))
         return self
 
     def validate_nonce(self) -> _Launch:

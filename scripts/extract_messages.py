@@ -3,7 +3,7 @@
 Usage (from the repository root, with the virtualenv active)::
 
     python scripts/extract_messages.py            # write app/locale/messages.pot
-    python scripts/extract_messages.py --check    # exit 1 if the .pot is out of date
+    python scripts/extract_messages.py --check    # exit 1 if messages were added/removed
 
 Two sources are merged into one catalogue:
 
@@ -30,6 +30,7 @@ import argparse
 import ast
 import importlib
 import inspect
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.pofile import write_po
+from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent
 POT_PATH = ROOT / "app" / "locale" / "messages.pot"
@@ -84,6 +85,7 @@ def from_babel() -> Iterator[Found]:
 
 
 def _all_subclasses(cls: type) -> Iterator[type]:
+    sub: type
     for sub in cls.__subclasses__():
         yield sub
         yield from _all_subclasses(sub)
@@ -184,8 +186,6 @@ def build_catalog() -> Catalog:
 
 
 def render_pot(catalog: Catalog) -> bytes:
-    import io
-
     buf = io.BytesIO()
     # No creation date in the output, so that re-running without changes gives no diff.
     catalog.creation_date = catalog.revision_date = None  # type: ignore[assignment]
@@ -200,18 +200,29 @@ def render_pot(catalog: Catalog) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="fail if the .pot is out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if messages were added or removed"
+    )
     parser.add_argument("-o", "--output", type=Path, default=POT_PATH)
     args = parser.parse_args(argv)
 
     catalog = build_catalog()
     data = render_pot(catalog)
     if args.check:
-        current = args.output.read_bytes() if args.output.exists() else b""
-        if current != data:
-            print(f"{_rel(args.output)} is out of date: run python scripts/extract_messages.py")
+        # Compare the message ids only: line numbers move with every edit of the code.
+        current: set[str] = set()
+        if args.output.exists():
+            with args.output.open("rb") as fh:
+                current = {str(m.id) for m in read_po(fh) if m.id}
+        wanted = {str(m.id) for m in catalog if m.id}
+        if current != wanted:
+            print(f"{args.output} is out of date: run python scripts/extract_messages.py")
+            for msgid in sorted(wanted - current):
+                print(f"  new:     {msgid!r}")
+            for msgid in sorted(current - wanted):
+                print(f"  removed: {msgid!r}")
             return 1
-        print(f"{_rel(args.output)} is up to date ({len(catalog)} messages)")
+        print(f"{args.output} is up to date ({len(catalog)} messages)")
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)

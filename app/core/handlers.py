@@ -89,12 +89,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return error_response(request, NotFound())
-    error = AppError(
-        detail=str(exc.detail) if exc.detail else "", status_code=exc.status_code, code="http_error"
-    )
     if exc.status_code == 405:
-        error.title = "This address does not accept that request"
-        error.code = "method_not_allowed"
+        error = AppError(
+            detail="Use the links in blend727, or open it again from your course.",
+            status_code=405,
+            code="method_not_allowed",
+            title="This address does not accept that request",
+        )
+    else:
+        # Starlette's own reason phrases are English; people get a translated message.
+        error = AppError(
+            detail="The request could not be handled.",
+            status_code=exc.status_code,
+            code="http_error",
+        )
     return error_response(request, error)
 
 

@@ -21,6 +21,7 @@ async def read_params(request: Request, max_bytes: int) -> dict[str, str]:
     """
     params = dict(request.query_params)
     if request.method != "POST":
+        _reject_unstorable(params)
         return params
     declared = request.headers.get("content-length")
     if declared is not None:
@@ -49,7 +50,20 @@ async def read_params(request: Request, max_bytes: int) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise LaunchRefused("malformed_token", f"form not parseable: {exc}") from exc
     params.update(pairs)
+    _reject_unstorable(params)
     return params
+
+
+def _reject_unstorable(params: dict[str, str]) -> None:
+    """NUL characters and lone surrogates cannot reach a database query: refuse them."""
+    for key, value in params.items():
+        for text in (key, value):
+            if "\x00" in text:
+                raise LaunchRefused("malformed_token", "NUL character in a parameter")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise LaunchRefused("malformed_token", "invalid Unicode in a parameter") from exc
 
 
 def set_cookie(
