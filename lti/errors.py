@@ -43,8 +43,8 @@ REASONS: dict[str, tuple[int, str, str]] = {
     "state_mismatch": (
         401,
         "The sign-in could not be matched to this browser",
-        "The sign-in started in another window or browser, took too long, or your browser "
-        "blocked blend727's cookies.",
+        "The sign-in started in another window or browser, took too long, was already used "
+        "(for example by reloading the page), or your browser blocked blend727's cookies.",
     ),
     "malformed_token": (
         400,

@@ -86,6 +86,32 @@ def clean_claims(value: Any) -> Any:
     return value
 
 
+def _bad_identifier(value: Any) -> bool:
+    """An LTI id must stay exactly what the platform sent: one with control characters or
+    lone surrogates is refused, never cleaned into a different (possibly existing) id."""
+    if not isinstance(value, str):
+        return False
+    if len(value) > MAX_ID_CHARS or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _check_identifiers(body: dict[str, Any]) -> None:
+    for label, value in (
+        ("sub", body.get("sub")),
+        ("nonce", body.get("nonce")),
+        ("deployment_id", body.get(DEPLOYMENT_ID)),
+        ("context.id", _dict(body.get(CONTEXT)).get("id")),
+        ("resource_link.id", _dict(body.get(RESOURCE_LINK)).get("id")),
+    ):
+        if _bad_identifier(value):
+            raise LaunchRefused("malformed_token", f"{label} is not a usable identifier")
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -332,6 +358,7 @@ class _Launch(
         if iat < now - self._max_age - self._leeway:
             raise LaunchRefused("expired", f"iat {iat} older than {self._max_age}s")
         self.nonce_expires_at = min(exp, iat + self._max_age) + self._leeway
+        _check_identifiers(payload)
         # From here on: the verified claims (not the unverified parse), made storable.
         self._jwt["body"] = cast(TLaunchData, clean_claims(payload))
         return self
@@ -376,13 +403,6 @@ class _Launch(
             raise LaunchRefused("missing_claims", "roles claim missing or not a list")
         if CONTEXT in body and not _str(_dict(body.get(CONTEXT)).get("id")):
             raise LaunchRefused("missing_claims", "context claim without id")
-        for label, value in (
-            ("sub", body.get("sub")),
-            ("context.id", _dict(body.get(CONTEXT)).get("id")),
-            ("resource_link.id", _dict(body.get(RESOURCE_LINK)).get("id")),
-        ):
-            if isinstance(value, str) and len(value) > MAX_ID_CHARS:
-                raise LaunchRefused("malformed_token", f"{label} longer than {MAX_ID_CHARS}")
         if message_type == RESOURCE_LINK_REQUEST:
             if not _str(_dict(body.get(RESOURCE_LINK)).get("id")):
                 raise LaunchRefused("missing_claims", "no resource_link.id")

@@ -26,8 +26,10 @@ _MIN_REFETCH_SECONDS = 10.0
 @dataclass
 class _Entry:
     keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
-    fetched_at: float = 0.0
-    attempted_at: float = 0.0
+    fetched_at: float = float("-inf")  # last successful fetch
+    failed_at: float = float("-inf")  # last failed fetch
+    unknown_refetch_at: float = float("-inf")  # last refetch caused by an unknown kid
+    last_error: str | None = None  # why the last fetch failed; None after a success
 
 
 class PlatformKeyCache:
@@ -49,7 +51,7 @@ class PlatformKeyCache:
             if isinstance(item, dict) and item.get("kid")
         }
         with self._lock:
-            self._entries[url] = _Entry(keys=keys, fetched_at=float("inf"), attempted_at=0.0)
+            self._entries[url] = _Entry(keys=keys, fetched_at=float("inf"))
 
     def _fetch(self, url: str) -> dict[str, jwt.PyJWK]:
         try:
@@ -79,25 +81,44 @@ class PlatformKeyCache:
         return keys
 
     def get(self, url: str, kid: str) -> jwt.PyJWK:
+        """The key ``kid`` of the JWKS at ``url``.
+
+        A stale set is refetched; a fresh set is refetched for an unknown ``kid`` at most once
+        per ``_MIN_REFETCH_SECONDS`` (a platform rotating its key is picked up at once, a flood
+        of forged kids costs one request); after a failed fetch nothing is fetched for
+        ``_MIN_REFETCH_SECONDS``, and known keys stay usable while the platform is down.
+        """
         now = time.monotonic()
         entry = self._entries.get(url)
-        if entry is not None and now - entry.fetched_at < self._ttl and kid in entry.keys:
+        if entry is not None and kid in entry.keys and now - entry.fetched_at < self._ttl:
             return entry.keys[kid]
         with self._lock:
             entry = self._entries.setdefault(url, _Entry())
-            stale = now - entry.fetched_at >= self._ttl
-            unknown = kid not in entry.keys
-            recently_tried = now - entry.attempted_at < _MIN_REFETCH_SECONDS
-            if (stale or unknown) and not (recently_tried and not stale):
-                entry.attempted_at = now
+            if now - entry.failed_at < _MIN_REFETCH_SECONDS:
+                fetch = False
+            elif now - entry.fetched_at >= self._ttl:
+                fetch = True
+            elif kid not in entry.keys:
+                fetch = now - entry.unknown_refetch_at >= _MIN_REFETCH_SECONDS
+                if fetch:
+                    entry.unknown_refetch_at = now
+            else:
+                fetch = False
+            if fetch:
                 try:
                     entry.keys = self._fetch(url)
                     entry.fetched_at = now
-                except LaunchRefused:
-                    if not entry.keys or unknown:
-                        raise
-                    # A known key stays usable while the platform's JWKS is briefly down.
+                    entry.last_error = None
+                    if kid not in entry.keys:
+                        # This fetch already answered "unknown kid": it counts as the refetch.
+                        entry.unknown_refetch_at = now
+                except LaunchRefused as exc:
+                    entry.failed_at = now
+                    entry.last_error = exc.log_detail
             key = entry.keys.get(kid)
-        if key is None:
-            raise LaunchRefused("unknown_key", f"kid {kid!r} not in JWKS {url}")
-        return key
+            last_error = entry.last_error
+        if key is not None:
+            return key
+        if last_error is not None:
+            raise LaunchRefused("keys_unavailable", last_error)
+        raise LaunchRefused("unknown_key", f"kid {kid!r} not in JWKS {url}")

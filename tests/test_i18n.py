@@ -77,9 +77,7 @@ def test_extraction_finds_every_kind_of_message(msgids: list[str]) -> None:
     assert "expired" not in msgids and "missing_claims" not in msgids
 
 
-def test_every_message_has_a_vietnamese_translation(
-    msgids: list[str], vi_catalog: Catalog
-) -> None:
+def test_every_message_has_a_vietnamese_translation(msgids: list[str], vi_catalog: Catalog) -> None:
     untranslated = []
     for msgid in msgids:
         message = vi_catalog.get(msgid)
@@ -205,8 +203,13 @@ def _page_context() -> dict[str, object]:
         "demo": True,
         "endpoints": endpoints | {"domain": "tool.test"},
         "platform": SimpleNamespace(
-            name="Moodle", issuer="https://lms.test", client_id="c", auth_login_url="u",
-            token_url="u", keyset_url="u", active=True,
+            name="Moodle",
+            issuer="https://lms.test",
+            client_id="c",
+            auth_login_url="u",
+            token_url="u",
+            keyset_url="u",
+            active=True,
         ),
         "deployments": [SimpleNamespace(deployment_id="1", name="")],
         "personas": {"teacher": person, "trainer": person, "admin": person},

@@ -88,8 +88,16 @@ class TestRolesLandOnTheirPage:
             (["Learner", "Instructor"], "trainer"),
             ([UNKNOWN_ROLE, LEARNER], "teacher"),
         ],
-        ids=["learner", "instructor", "ta", "several", "short-learner", "short-instructor",
-             "short-both", "unknown-plus-learner"],
+        ids=[
+            "learner",
+            "instructor",
+            "ta",
+            "several",
+            "short-learner",
+            "short-instructor",
+            "short-both",
+            "unknown-plus-learner",
+        ],
     )
     def test_role(self, client, platform, db, roles, role):
         page = land(client, platform, roles=roles, locale="en")
@@ -115,11 +123,12 @@ class TestRolesLandOnTheirPage:
         assert "Nguyễn Văn An" in page
 
 
-class TestMoodleAdministrator:
-    MOODLE_ADMIN = [INST_ADMIN, INSTRUCTOR, SYS_ADMIN]  # what Moodle sends for a site admin
+MOODLE_ADMIN = (INST_ADMIN, INSTRUCTOR, SYS_ADMIN)  # what Moodle sends for a site admin
 
+
+class TestMoodleAdministrator:
     def test_admin_start_page_links_to_lti_settings(self, client, platform):
-        page = land(client, platform, roles=self.MOODLE_ADMIN, locale="en")
+        page = land(client, platform, roles=list(MOODLE_ADMIN), locale="en")
         assert badge(page) == "admin"
         assert 'href="/admin/lti"' in page
         settings = client.get("/admin/lti")
@@ -133,7 +142,9 @@ class TestMoodleAdministrator:
         assert badge(page) == "admin"
         assert client.get("/admin/lti").status_code == 200
 
-    @pytest.mark.parametrize("roles", [[LEARNER], [INSTRUCTOR], []], ids=["teacher", "trainer", "none"])
+    @pytest.mark.parametrize(
+        "roles", [[LEARNER], [INSTRUCTOR], []], ids=["teacher", "trainer", "none"]
+    )
     def test_others_are_refused_the_admin_page(self, client, platform, roles):
         page = land(client, platform, roles=roles, locale="en")
         assert 'href="/admin/lti"' not in page
@@ -164,9 +175,7 @@ class TestWhatTheLmsWithholds:
         assert row.name is None and row.email is None
 
     def test_given_and_family_name_only(self, client, platform):
-        page = land(
-            client, platform, name=None, given_name="An", family_name="Nguyễn", locale="en"
-        )
+        page = land(client, platform, name=None, given_name="An", family_name="Nguyễn", locale="en")
         assert "Hello, Nguyễn An" in page
 
     def test_no_context(self, client, platform, db):
@@ -390,3 +399,14 @@ class TestOddButValidClaims:
             mutate=lambda c: c[CLAIM + "launch_presentation"].update(return_url=back),
         )
         assert f'href="{back}"' in page
+
+    def test_nul_and_lone_surrogate_in_free_text_are_cleaned(self, client, platform, db):
+        page = land(
+            client,
+            platform,
+            name="Nguyễn\x00 Văn An",
+            context={"id": "course-1", "title": "Mô đun 4 \ud800", "label": "M4\x00"},
+        )
+        assert "Nguyễn Văn An" in page
+        assert user_row(db).name == "Nguyễn Văn An"
+        assert db.execute(text("SELECT label FROM course")).scalar_one() == "M4"

@@ -176,15 +176,21 @@ class TestForgedOrUnverifiableTokens:
         response = platform.launch(client, sign=lambda c: hs256_with_public_key(platform, c))
         refused(response, "bad_signature")
 
-    def test_no_kid(self, client, platform, refused):
-        def no_kid(claims):
-            token = platform.sign(claims)
-            head, body, sig = token.split(".")
+    def test_rs512(self, client, platform, refused):
+        response = platform.launch(client, sign=lambda c: platform.sign(c, algorithm="RS512"))
+        refused(response, "bad_signature")
+
+    @pytest.mark.parametrize("kid", [None, 7, "", ["k"]], ids=["absent", "int", "empty", "list"])
+    def test_kid_missing_or_not_a_string(self, client, platform, refused, kid):
+        def sign(claims):
+            head, body, sig = platform.sign(claims).split(".")
             header = json.loads(base64.urlsafe_b64decode(head + "=="))
             header.pop("kid")
+            if kid is not None:
+                header["kid"] = kid
             return ".".join([b64json(header), body, sig])
 
-        refused(platform.launch(client, sign=no_kid), "unknown_key")
+        refused(platform.launch(client, sign=sign), "unknown_key")
 
     def test_unknown_kid_on_a_cold_cache_costs_one_fetch(self, client, platform, refused, stranger):
         response = platform.launch(client, sign=lambda c: platform.sign(c, key=stranger))
@@ -219,6 +225,31 @@ class TestForgedOrUnverifiableTokens:
     def test_jwks_without_keys(self, client, platform, refused):
         platform.jwks_mode = "empty"
         refused(platform.launch(client), "unknown_key")
+
+
+class TestJwksOutage:
+    """While a platform's JWKS is down, launches are refused ``keys_unavailable`` and the tool
+    asks the platform at most once per throttle window, however long the server has been up
+    (``time.monotonic()`` counts from boot)."""
+
+    @pytest.mark.parametrize("uptime", [100.0, 86_400.0], ids=["just-booted", "up-for-a-day"])
+    def test_outage_is_throttled_and_reported(self, client, platform, refused, clock, uptime):
+        clock.offset = uptime - time.monotonic()
+        platform.jwks_mode = "down"
+        for _ in range(3):
+            refused(platform.launch(client), "keys_unavailable")
+        assert platform.jwks_hits() == 1, "one fetch per throttle window"
+        platform.jwks_mode = "ok"
+        clock.offset += platform_keys._MIN_REFETCH_SECONDS + 1
+        assert platform.launch(client).status_code == 303
+        assert platform.jwks_hits() == 2
+
+    def test_platform_recovers_after_the_throttle_window(self, client, platform, refused, clock):
+        platform.jwks_mode = "down"
+        refused(platform.launch(client), "keys_unavailable")
+        platform.jwks_mode = "ok"
+        clock.offset += platform_keys._MIN_REFETCH_SECONDS + 1
+        assert platform.launch(client).status_code == 303
 
 
 # -- claims --------------------------------------------------------------------------------
@@ -261,16 +292,21 @@ CLAIM_CASES: dict[str, tuple[str, Mutation]] = {
     # time
     "expired-beyond-leeway": ("expired", _times(iat=-180, exp=-120)),
     "iat-in-the-future": ("expired", _times(iat=600, exp=660)),
+    "nbf-in-the-future": ("expired", _set(nbf=_now() + 600)),
     "older-than-max-age": ("expired", _times(iat=-3600 - 60 - 30, exp=60)),
     # nonce, deployment, message
     "nonce-not-for-this-state": ("bad_nonce", _set(nonce="not-the-nonce")),
     "deployment-not-registered": ("unknown_deployment", _claim("deployment_id", "999")),
-    "deployment-id-too-long": ("unknown_deployment", _claim("deployment_id", "9" * 300)),
+    "deployment-id-too-long": ("malformed_token", _claim("deployment_id", "9" * 300)),
     "message-type-submission-review": (
         "wrong_message_type",
         _claim("message_type", "LtiSubmissionReviewRequest"),
     ),
     "message-type-garbage": ("wrong_message_type", _claim("message_type", "Hello<script>")),
+    "deep-linking-without-settings": (
+        "missing_claims",
+        _claim("message_type", "LtiDeepLinkingRequest"),
+    ),
     "version-1.1": ("wrong_version", _claim("version", "1.1")),
     "version-garbage": ("wrong_version", _claim("version", 1.3)),
     # missing required claims, one at a time
@@ -402,6 +438,41 @@ class TestMalformedRequests:
     def test_get_on_the_launch_url(self, client, platform, refused):
         refused(client.get("/lti/launch"), "method_not_allowed")
 
+    def test_put_on_the_launch_url(self, client, platform, db):
+        before = row_counts(db)
+        response = client.put("/lti/launch", data={"id_token": "a.b.c", "state": "s"})
+        assert response.status_code == 405
+        assert "<code>method_not_allowed</code>" in response.text
+        assert row_counts(db) == before
+
+
+class TestUnstorableCharacters:
+    """NUL and lone surrogates cannot be stored (PostgreSQL text, UTF-8): never a 500."""
+
+    def test_nul_in_a_form_parameter(self, client, platform, refused):
+        auth = platform.login(client)
+        token = platform.sign(platform.claims(nonce=auth["nonce"]))
+        refused(post_launch(client, token + "\x00", auth["state"]), "malformed_token")
+
+    def test_nul_in_a_login_parameter(self, client, platform, refused):
+        response = client.get("/lti/login?" + urlencode(platform.login_params(login_hint="4\x002")))
+        refused(response, "malformed_token")
+
+    @pytest.mark.parametrize(
+        "claim_args",
+        [
+            {"sub": "4\x002", "name": "Mallory"},
+            {"context": {"id": "course\x00-1", "title": "Another course"}},
+            {"resource_link_id": "rl\x00-1"},
+            {"mutate": _claim("deployment_id", "\x001")},
+        ],
+        ids=["sub", "context-id", "resource-link-id", "deployment-id"],
+    )
+    def test_identifier_with_nul_is_refused_not_merged(self, client, platform, db, claim_args):
+        assert platform.launch(client).status_code == 303  # user 42, course-1, rl-1, deployment 1
+        refused = RefusalChecker(db)
+        refused(platform.launch(client, **claim_args), "malformed_token")
+
 
 # -- login ---------------------------------------------------------------------------------
 
@@ -441,6 +512,12 @@ class TestDisabledPlatform:
         response = client.get("/lti/login?" + urlencode(platform.login_params()))
         refused(response, "platform_disabled")
 
+    def test_existing_sessions_close(self, client, platform, db):
+        assert platform.launch(client).status_code == 303
+        assert client.get("/").status_code == 200
+        self._disable(db, platform)
+        assert client.get("/").status_code == 401
+
     def test_launch_in_flight_refused(self, client, platform, db, refused):
         auth = platform.login(client)
         self._disable(db, platform)
@@ -463,7 +540,9 @@ class TestDisabledUser:
 
     def test_other_users_still_launch(self, client, platform, db):
         assert platform.launch(client).status_code == 303
-        IdentityRepository(db).set_user_disabled(platform_row(db, platform).id, "42", utcnow(), None)
+        IdentityRepository(db).set_user_disabled(
+            platform_row(db, platform).id, "42", utcnow(), None
+        )
         db.commit()
         assert platform.launch(client, sub="43").status_code == 303
 
@@ -492,29 +571,38 @@ class TestRefusalForApiClients:
         assert body["detail"]
         assert row_counts(db) == before
 
-    def test_problem_json_for_a_bad_signature(self, client, platform, stranger):
-        response = platform.launch(
-            client,
-            sign=lambda c: platform.sign(c, key=PlatformKey(platform.keys[0].kid, stranger.private)),
-        )
-        assert response.status_code == 401  # the HTML page; now the same for a program
+    def test_problem_json_for_a_bad_signature(self, client, platform, db, stranger):
+        before = row_counts(db)
+        impostor = PlatformKey(kid=platform.keys[0].kid, private=stranger.private)
         auth = platform.login(client)
-        token = platform.sign(
-            platform.claims(nonce=auth["nonce"]),
-            key=PlatformKey(platform.keys[0].kid, stranger.private),
-        )
+        token = platform.sign(platform.claims(nonce=auth["nonce"]), key=impostor)
         response = post_launch(client, token, auth["state"], headers={"Accept": "application/json"})
         assert response.status_code == 401
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == "bad_signature"
+        assert SESSION_COOKIE not in cookie_names(response)
+        assert row_counts(db) == before
+
+    def test_a_browser_asking_for_html_and_json_gets_the_page(self, client, platform, refused):
+        auth = platform.login(client)
+        response = post_launch(
+            client, "a.b.c", auth["state"], headers={"Accept": "text/html,application/json"}
+        )
+        refused(response, "malformed_token")
 
 
 class TestRefusalIsLogged:
-    def test_logged_with_its_code(self, client, platform, caplog, stranger):
+    def test_logged_with_its_code_and_detail_kept_off_the_page(
+        self, client, platform, caplog, stranger, refused
+    ):
         caplog.set_level(logging.WARNING, logger="blend727.errors")
         response = platform.launch(client, sign=lambda c: platform.sign(c, key=stranger))
-        assert response.status_code == 401
+        page = refused(response, "unknown_key")
         records = [r for r in caplog.records if r.name == "blend727.errors"]
         assert records, "the refusal is logged"
-        assert any("unknown_key" in r.getMessage() for r in records)
         assert all(r.levelno == logging.WARNING for r in records)
+        logged = " ".join(r.getMessage() for r in records)
+        assert "unknown_key" in logged
+        assert stranger.kid in logged and platform.keyset_url in logged
+        # The technical detail is for the log only.
+        assert stranger.kid not in page and platform.keyset_url not in page

@@ -103,7 +103,10 @@ class TestMapRoles:
             (["urn:lti:role:ims/lis/TeachingAssistant"], Role.TRAINER),
             (["urn:lti:role:ims/lis/Instructor/TeachingAssistant"], Role.TRAINER),
             (["urn:lti:sysrole:ims/lis/SysAdmin"], Role.ADMIN),
-            (["urn:lti:instrole:ims/lis/Administrator", "urn:lti:role:ims/lis/Learner"], Role.ADMIN),
+            (
+                ["urn:lti:instrole:ims/lis/Administrator", "urn:lti:role:ims/lis/Learner"],
+                Role.ADMIN,
+            ),
             (["urn:lti:instrole:ims/lis/Instructor"], Role.TRAINER),
             (["urn:lti:instrole:ims/lis/Student"], Role.TEACHER),
         ],
