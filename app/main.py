@@ -21,6 +21,7 @@ from app.core.handlers import install as install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.state import AppContext, get_context
 from app.home.endpoints import router as home_router
+from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
 
@@ -29,6 +30,14 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 PURGE_EVERY_SECONDS = 600.0
 log = logging.getLogger("blend727")
+
+
+def _ensure_signing_key(ctx: AppContext) -> None:
+    try:
+        with ctx.database.session() as session:
+            KeyService(session).ensure_key()
+    except Exception:
+        log.exception("could not ensure a signing key at start-up")
 
 
 def _purge(ctx: AppContext) -> None:
@@ -51,6 +60,8 @@ async def _purge_forever(ctx: AppContext) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
+    # Never publish an empty JWKS: the first start creates the tool's signing key.
+    await run_in_threadpool(_ensure_signing_key, ctx)
     if ctx.settings.demo:
         from app.demo.endpoints import prepare_demo
 

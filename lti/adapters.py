@@ -21,7 +21,7 @@ from pylti1p3.session import SessionService
 from pylti1p3.tool_config.abstract import ToolConfAbstract
 from sqlalchemy.orm import Session
 
-from app.platforms.models import Platform
+from app.platforms.models import PlatformRecord
 from app.platforms.repository import PlatformRepository
 
 COOKIE_PREFIX = "blend727-lti-"
@@ -123,7 +123,9 @@ class UrlRedirect(Redirect[str]):
         return self._location
 
 
-def registration_for(platform: Platform, tool_private_key_pem: str | None = None) -> Registration:
+def registration_for(
+    platform: PlatformRecord, tool_private_key_pem: str | None = None
+) -> Registration:
     reg = (
         Registration()
         .set_issuer(platform.issuer)
@@ -151,8 +153,9 @@ class DatabaseToolConf(ToolConfAbstract[ParamsRequest]):
         self.issuers_relation_types = {}
         self._allow_demo = allow_demo
         self._repo = PlatformRepository(session)
-        self._platforms: dict[tuple[str, str | None], Platform | None] = {}
-        self.matched: Platform | None = None
+        self._by_issuer: dict[str, list[PlatformRecord]] = {}
+        self._deployments: dict[tuple[int, str], int | None] = {}
+        self.matched: PlatformRecord | None = None
         self.deployment_pk: int | None = None
 
     def check_iss_has_one_client(self, iss: str) -> bool:
@@ -161,22 +164,28 @@ class DatabaseToolConf(ToolConfAbstract[ParamsRequest]):
     def check_iss_has_many_clients(self, iss: str) -> bool:
         return True
 
-    def platform_for(self, iss: str, client_id: str | None) -> Platform | None:
-        key = (iss, client_id or None)
-        if key not in self._platforms:
-            if client_id:
-                found = self._repo.by_issuer_and_client(iss, client_id)
-            else:
-                candidates = self._repo.by_issuer(iss)
-                # Without a client_id the issuer must name exactly one registration.
-                found = candidates[0] if len(candidates) == 1 else None
-            if found is not None and found.is_demo and not self._allow_demo:
-                found = None  # the demonstration platform exists only while the demo runs
-            self._platforms[key] = found
-        return self._platforms[key]
+    def _platforms_of(self, iss: str) -> list[PlatformRecord]:
+        """Every registration of an issuer, one query per request however often asked."""
+        found = self._by_issuer.get(iss)
+        if found is None:
+            found = [
+                p
+                for p in self._repo.records_by_issuer(iss)
+                # the demonstration platform exists only while the demo runs
+                if self._allow_demo or not p.is_demo
+            ]
+            self._by_issuer[iss] = found
+        return found
+
+    def platform_for(self, iss: str, client_id: str | None) -> PlatformRecord | None:
+        candidates = self._platforms_of(iss)
+        if client_id:
+            return next((p for p in candidates if p.client_id == client_id), None)
+        # Without a client_id the issuer must name exactly one registration.
+        return candidates[0] if len(candidates) == 1 else None
 
     def client_ids_for(self, iss: str) -> set[str]:
-        return {p.client_id for p in self._repo.by_issuer(iss) if self._allow_demo or not p.is_demo}
+        return {p.client_id for p in self._platforms_of(iss)}
 
     def find_registration_by_issuer(self, iss: str, *args: Any, **kwargs: Any) -> Registration:
         raise NotImplementedError("blend727 always looks registrations up by issuer + client")
@@ -199,8 +208,11 @@ class DatabaseToolConf(ToolConfAbstract[ParamsRequest]):
         platform = self.platform_for(iss, client_id)
         if platform is None:
             return None
-        row = self._repo.deployment(platform.id, deployment_id)
-        if row is None:
+        key = (platform.id, deployment_id)
+        if key not in self._deployments:
+            self._deployments[key] = self._repo.deployment_pk(platform.id, deployment_id)
+        pk = self._deployments[key]
+        if pk is None:
             return None
-        self.deployment_pk = row.id
+        self.deployment_pk = pk
         return LibDeployment().set_deployment_id(deployment_id)

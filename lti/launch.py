@@ -32,7 +32,7 @@ from pylti1p3.message_launch import MessageLaunch, TLaunchData
 from sqlalchemy.orm import Session
 
 from app.identity.models import Role
-from app.platforms.models import Platform
+from app.platforms.models import PlatformRecord
 from lti.adapters import (
     COOKIE_PREFIX,
     CollectingCookieService,
@@ -227,7 +227,7 @@ class _Launch(
         self._secret = secret
         self._leeway = leeway
         self._max_age = max_age
-        self._platform: Platform | None = None
+        self._platform: PlatformRecord | None = None
         self._client_id: str | None = None
         self.nonce_expires_at: float = 0.0
 

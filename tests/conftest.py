@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.db import Database, build_engine, normalise_url
 from app.core.migrate import upgrade_connection
+from app.keys.service import KeyService
 from app.main import create_app
 from tests.factories import Factories
 from tests.lti_platform import TestPlatform, platform_server
@@ -49,6 +50,13 @@ def _pg_unreachable_reason(url: str) -> str | None:
     return None
 
 
+def _seed_signing_key(eng: Engine) -> None:
+    """One committed tool key for the session: RSA generation is slow, and every app start
+    would otherwise make one inside its rolled-back test."""
+    with Database(eng).session() as session:
+        KeyService(session).ensure_key()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -59,6 +67,7 @@ def engine(
         eng = build_engine(f"sqlite:///{path}")
         with eng.begin() as conn:
             upgrade_connection(conn)
+        _seed_signing_key(eng)
         yield eng
         eng.dispose()
         return
@@ -73,6 +82,7 @@ def engine(
     eng = build_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     with eng.begin() as conn:
         upgrade_connection(conn)
+    _seed_signing_key(eng)
     yield eng
     eng.dispose()
     with admin.begin() as conn:

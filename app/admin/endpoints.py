@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from app.auth.dependencies import DbSession, Viewer, require_roles
+from app.auth.dependencies import ReadDbSession, Viewer, require_roles
 from app.core.errors import NotFound
 from app.core.state import get_context
 from app.core.templating import render
@@ -21,7 +21,9 @@ AdminOnly = Depends(require_roles(Role.ADMIN))
 
 
 @router.get("/lti", include_in_schema=False)
-def lti_settings(request: Request, viewer: Viewer = AdminOnly, db: Session = DbSession) -> Response:
+def lti_settings(
+    request: Request, viewer: Viewer = AdminOnly, db: Session = ReadDbSession
+) -> Response:
     repo = PlatformRepository(db)
     platform = repo.get(viewer.platform_id)
     if platform is None:

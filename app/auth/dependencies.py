@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from app.core.errors import Forbidden, Unauthenticated
 from app.core.state import AppContext, get_context
 from app.core.time import utcnow
-from app.identity.models import Course, ResourceLink, Role, User
+from app.identity.models import Role
 from app.identity.repository import IdentityRepository
 from app.launch.service import session_id_for
+from app.platforms.models import PlatformStatus
 
 SESSION_COOKIE = "blend727_session"
 
@@ -26,19 +27,61 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
+def get_read_db(request: Request) -> Iterator[Session]:
+    """A read-only session for pages that only read (no write lock on SQLite)."""
+    with get_context(request).database.session(readonly=True) as session:
+        yield session
+
+
 DbSession = Depends(get_db, scope="function")
+ReadDbSession = Depends(get_read_db, scope="function")
+
+
+@dataclass(frozen=True)
+class ViewerUser:
+    id: int
+    sub: str
+    name: str | None
+    given_name: str | None
+    family_name: str | None
+    email: str | None
+
+    @property
+    def display_name(self) -> str:
+        """Name as the LMS gave it; Moodle may withhold it, so fall back to the id."""
+        if self.name:
+            return self.name
+        parts = [p for p in (self.family_name, self.given_name) if p]
+        return " ".join(parts) if parts else f"#{self.sub}"
+
+
+@dataclass(frozen=True)
+class ViewerCourse:
+    id: int
+    context_id: str
+    label: str | None
+    title: str | None
+
+
+@dataclass(frozen=True)
+class ViewerLink:
+    id: int
+    resource_link_id: str
+    title: str | None
 
 
 @dataclass(frozen=True)
 class Viewer:
+    """The signed-in person of this request, as plain data (no ORM object escapes)."""
+
     session_id: str
-    user: User
+    user: ViewerUser
     role: Role
     locale: str
     deployment_id: int
     platform_id: int
-    course: Course | None
-    resource_link: ResourceLink | None
+    course: ViewerCourse | None
+    resource_link: ViewerLink | None
     return_url: str | None
     csrf_token: str
 
@@ -51,33 +94,48 @@ def csrf_token_for(secret: str, session_id: str) -> str:
     return hmac.new(secret.encode(), f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
-def current_viewer(request: Request, db: Session = DbSession) -> Viewer:
+def current_viewer(request: Request) -> Viewer:
+    """Resolve the session cookie to a viewer with one read-only query, or raise 401."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 128:
         raise Unauthenticated()
     ctx: AppContext = get_context(request)
     session_id = session_id_for(token)
-    web_session = IdentityRepository(db).live_session(session_id, utcnow())
-    if web_session is None:
+    with ctx.database.session(readonly=True) as db:
+        row = IdentityRepository(db).viewer_row(session_id, utcnow())
+    if row is None:
         raise Unauthenticated()
-    user = web_session.user
-    platform = web_session.deployment.platform
-    if user.disabled_at is not None or not platform.active:
+    if row.disabled_at is not None or row.platform_status != PlatformStatus.ACTIVE:
         raise Unauthenticated(
             detail="Your access to blend727 has been switched off.",
             advice="Ask your unit's administrator.",
         )
-    request.state.locale = request.state.lang_override or web_session.locale
+    request.state.locale = request.state.lang_override or row.locale
     return Viewer(
         session_id=session_id,
-        user=user,
-        role=Role(web_session.role),
+        user=ViewerUser(
+            id=row.user_id,
+            sub=row.sub,
+            name=row.name,
+            given_name=row.given_name,
+            family_name=row.family_name,
+            email=row.email,
+        ),
+        role=Role(row.role),
         locale=request.state.locale,
-        deployment_id=web_session.deployment_id,
-        platform_id=platform.id,
-        course=web_session.course,
-        resource_link=web_session.resource_link,
-        return_url=web_session.return_url,
+        deployment_id=row.deployment_id,
+        platform_id=row.platform_id,
+        course=(
+            ViewerCourse(row.course_id, row.context_id, row.course_label, row.course_title)
+            if row.course_id is not None
+            else None
+        ),
+        resource_link=(
+            ViewerLink(row.link_id, row.resource_link_id, row.link_title)
+            if row.link_id is not None
+            else None
+        ),
+        return_url=row.return_url,
         csrf_token=csrf_token_for(ctx.secret, session_id),
     )
 

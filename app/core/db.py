@@ -54,10 +54,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READONLY = "blend727_readonly"
+
+
 def _sqlite_begin(conn: Connection) -> None:
-    # IMMEDIATE takes the write lock up front: a transaction that reads and then writes can
-    # never fail with SQLITE_BUSY halfway (busy_timeout makes the others wait their turn).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A writing transaction takes the write lock up front (IMMEDIATE): one that reads and
+    # then writes can never fail with SQLITE_BUSY halfway, busy_timeout makes the others
+    # wait their turn. Read-only sessions begin DEFERRED and never wait for writers (WAL).
+    readonly = conn.get_execution_options().get(READONLY, False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def build_engine(url: str, **kwargs: Any) -> Engine:
@@ -92,7 +97,13 @@ class Database:
         options: dict[str, Any] = {"expire_on_commit": False, "autoflush": False}
         if isinstance(bind, Connection):
             options["join_transaction_mode"] = "create_savepoint"
-        self.sessionmaker = sessionmaker(bind=bind, **options)
+            self.sessionmaker = sessionmaker(bind=bind, **options)
+            self.read_sessionmaker = self.sessionmaker
+        else:
+            self.sessionmaker = sessionmaker(bind=bind, **options)
+            self.read_sessionmaker = sessionmaker(
+                bind=bind.execution_options(**{READONLY: True}), **options
+            )
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -104,13 +115,16 @@ class Database:
 
     def ping(self) -> None:
         """Raise unless the database answers ``SELECT 1``."""
-        with self.session() as session:
+        with self.session(readonly=True) as session:
             session.execute(text("SELECT 1"))
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commit on success, roll back on any error."""
-        session = self.sessionmaker()
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A unit of work: commit on success, roll back on any error.
+
+        ``readonly`` sessions must not write; on SQLite they do not take the write lock.
+        """
+        session = (self.read_sessionmaker if readonly else self.sessionmaker)()
         try:
             yield session
             session.commit()

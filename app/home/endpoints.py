@@ -7,6 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import SESSION_COOKIE, DbSession, Viewer, check_csrf, current_viewer
+from app.core.concurrency import run_read
 from app.core.http import delete_cookie
 from app.core.state import get_context
 from app.core.templating import render
@@ -26,13 +27,16 @@ TEMPLATES = {
 
 
 @router.get("/", include_in_schema=False)
-def home(request: Request) -> Response:
+async def home(request: Request) -> Response:
     """The viewer's start page, or a welcome page when nobody is signed in."""
+    return await run_read(get_context(request), _home, request)
+
+
+def _home(request: Request) -> Response:
     ctx = get_context(request)
     if not request.cookies.get(SESSION_COOKIE):
         return render(request, "welcome.html", {"demo": ctx.settings.demo})
-    with ctx.database.session() as db:
-        viewer = current_viewer(request, db)
+    viewer = current_viewer(request)
     return render(request, TEMPLATES[viewer.role], {"viewer": viewer})
 
 

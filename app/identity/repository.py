@@ -9,12 +9,49 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session
 
-from app.core.upsert import upsert_returning, upsert_returning_id
+from app.core.types import UTCDateTime
+from app.core.upsert import insert_row, upsert_returning, upsert_returning_id
 from app.identity.models import Course, Membership, ResourceLink, User, WebSession
-from app.platforms.models import Deployment
+from app.platforms.models import Deployment, Platform
+
+# Built once: every page after a launch runs it (see PlatformRepository for why).
+_VIEWER = (
+    select(
+        WebSession.role,
+        WebSession.locale,
+        WebSession.deployment_id,
+        WebSession.return_url,
+        User.id.label("user_id"),
+        User.sub,
+        User.name,
+        User.given_name,
+        User.family_name,
+        User.email,
+        User.disabled_at,
+        Platform.id.label("platform_id"),
+        Platform.status.label("platform_status"),
+        Course.id.label("course_id"),
+        Course.context_id,
+        Course.label.label("course_label"),
+        Course.title.label("course_title"),
+        ResourceLink.id.label("link_id"),
+        ResourceLink.resource_link_id,
+        ResourceLink.title.label("link_title"),
+    )
+    .join(User, User.id == WebSession.user_id)
+    .join(Deployment, Deployment.id == WebSession.deployment_id)
+    .join(Platform, Platform.id == Deployment.platform_id)
+    .outerjoin(Course, Course.id == WebSession.course_id)
+    .outerjoin(ResourceLink, ResourceLink.id == WebSession.resource_link_id)
+    .where(
+        WebSession.id == bindparam("session_id"),
+        WebSession.expires_at > bindparam("now", type_=UTCDateTime()),
+        WebSession.revoked_at.is_(None),
+    )
+)
 
 
 class IdentityRepository:
@@ -71,26 +108,13 @@ class IdentityRepository:
             update=["role", "lti_roles", "updated_at"],
         )
 
-    def add_session(self, web_session: WebSession) -> None:
-        self.session.add(web_session)
-        self.session.flush()
+    def add_session(self, values: Mapping[str, Any]) -> None:
+        insert_row(self.session, WebSession, values)
 
-    def live_session(self, session_id: str, now: datetime) -> WebSession | None:
-        stmt = (
-            select(WebSession)
-            .options(
-                joinedload(WebSession.user),
-                joinedload(WebSession.deployment).joinedload(Deployment.platform),
-                joinedload(WebSession.course),
-                joinedload(WebSession.resource_link),
-            )
-            .where(
-                WebSession.id == session_id,
-                WebSession.expires_at > now,
-                WebSession.revoked_at.is_(None),
-            )
-        )
-        return self.session.scalars(stmt).first()
+    def viewer_row(self, session_id: str, now: datetime) -> Any:
+        """Everything a page needs about its viewer, in one query (no ORM objects)."""
+        params = {"session_id": session_id, "now": now}
+        return self.session.connection().execute(_VIEWER, params).first()
 
     def set_session_locale(self, session_id: str, locale: str) -> None:
         self.session.execute(

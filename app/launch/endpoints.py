@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.auth.dependencies import SESSION_COOKIE
+from app.core.concurrency import run_read
 from app.core.http import delete_cookie, read_params, set_cookie
 from app.core.state import AppContext, get_context
 from app.core.templating import render
@@ -41,7 +42,7 @@ def lti_endpoints(base_url: str) -> dict[str, str]:
 
 
 def _login(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) -> LoginResult:
-    with ctx.database.session() as session:
+    with ctx.database.session(readonly=True) as session:
         return start_login(
             session,
             params,
@@ -77,7 +78,8 @@ def _launch(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) ->
 async def login(request: Request) -> Response:
     ctx = get_context(request)
     params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    result = await run_in_threadpool(_login, ctx, params, dict(request.cookies))
+    # The login reads two rows and never touches the network (see app.core.concurrency).
+    result = await run_read(ctx, _login, ctx, params, dict(request.cookies))
     response = RedirectResponse(result.redirect_url, status_code=302)
     for cookie in result.cookies:
         set_cookie(response, ctx.settings, cookie.name, cookie.value, cookie.max_age)
@@ -115,7 +117,7 @@ def launch_get() -> Response:
 @router.get("/lti/jwks.json", summary="The tool's public keys (RFC 7517)")
 def jwks(request: Request) -> JSONResponse:
     ctx = get_context(request)
-    with ctx.database.session() as session:
+    with ctx.database.session(readonly=True) as session:
         body = KeyService(session).jwks()
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.core.i18n import negotiate_locale
 from app.core.time import utcnow
-from app.identity.models import WebSession
 from app.identity.repository import IdentityRepository
 from app.launch.repository import NonceRepository
 from lti.errors import LaunchRefused
@@ -139,20 +138,21 @@ class LaunchService:
         session_id = session_id_for(token)
         locale = negotiate_locale(launch.locale, default_locale)
         self.identity.add_session(
-            WebSession(
-                id=session_id,
-                user_id=user_id,
-                deployment_id=launch.deployment_pk,
-                course_id=course_id,
-                resource_link_id=link_id,
-                role=launch.role.value,
-                lti_roles=launch.roles[:50],
-                locale=locale,
-                message_type=launch.message_type,
-                return_url=launch.return_url,
-                created_at=now,
-                expires_at=now + timedelta(seconds=lifetime_seconds),
-            )
+            {
+                "id": session_id,
+                "user_id": user_id,
+                "deployment_id": launch.deployment_pk,
+                "course_id": course_id,
+                "resource_link_id": link_id,
+                "role": launch.role.value,
+                "lti_roles": launch.roles[:50],
+                "locale": locale,
+                "message_type": launch.message_type,
+                "return_url": launch.return_url,
+                "created_at": now,
+                "expires_at": now + timedelta(seconds=lifetime_seconds),
+                "revoked_at": None,
+            }
         )
         return LaunchOutcome(
             token=token,

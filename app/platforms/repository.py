@@ -4,10 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
-from app.platforms.models import Deployment, Platform
+from app.platforms.models import Deployment, Platform, PlatformRecord
+
+# Statements on the launch path are built once: constructing a select costs more Python
+# than SQLite spends running it.
+_RECORD_COLUMNS = [
+    Platform.id,
+    Platform.issuer,
+    Platform.client_id,
+    Platform.name,
+    Platform.auth_login_url,
+    Platform.token_url,
+    Platform.keyset_url,
+    Platform.auth_audience,
+    Platform.status,
+    Platform.is_demo,
+]
+_RECORDS_BY_ISSUER = (
+    select(*_RECORD_COLUMNS).where(Platform.issuer == bindparam("issuer")).order_by(Platform.id)
+)
+_DEPLOYMENT_PK = select(Deployment.id).where(
+    Deployment.platform_id == bindparam("platform_id"),
+    Deployment.deployment_id == bindparam("deployment_id"),
+)
 
 
 class PlatformRepository:
@@ -20,6 +42,10 @@ class PlatformRepository:
     def by_issuer(self, issuer: str) -> Sequence[Platform]:
         stmt = select(Platform).where(Platform.issuer == issuer).order_by(Platform.id)
         return self.session.scalars(stmt).all()
+
+    def records_by_issuer(self, issuer: str) -> list[PlatformRecord]:
+        rows = self.session.connection().execute(_RECORDS_BY_ISSUER, {"issuer": issuer})
+        return [PlatformRecord(**row._asdict()) for row in rows]
 
     def by_issuer_and_client(self, issuer: str, client_id: str) -> Platform | None:
         stmt = select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
@@ -38,6 +64,10 @@ class PlatformRepository:
             Deployment.platform_id == platform_id, Deployment.deployment_id == deployment_id
         )
         return self.session.scalars(stmt).first()
+
+    def deployment_pk(self, platform_id: int, deployment_id: str) -> int | None:
+        params = {"platform_id": platform_id, "deployment_id": deployment_id}
+        return self.session.connection().execute(_DEPLOYMENT_PK, params).scalar()
 
     def deployments_of(self, platform_id: int) -> Sequence[Deployment]:
         stmt = (
