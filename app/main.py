@@ -15,6 +15,9 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.admin.endpoints import router as admin_router
+from app.auth.endpoints import router as session_api
+from app.catalogue.endpoints import router as catalogue_api
+from app.classes.endpoints import router as classes_api
 from app.config import Settings, get_settings
 from app.core.db import Database
 from app.core.handlers import install as install_handlers
@@ -96,6 +99,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(launch_router)
     app.include_router(home_router)
     app.include_router(admin_router)
+    app.include_router(session_api)
+    app.include_router(catalogue_api)
+    app.include_router(classes_api)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

@@ -1,5 +1,17 @@
 """Imports every domain's models so Alembic and the test suite see the whole schema."""
 
+from app.catalogue.models import Module, ModuleVersion
+from app.classes.models import (
+    ClassSession,
+    ClassTrainer,
+    Cohort,
+    Enrolment,
+    HolidayOverride,
+    ScheduleShift,
+    SupportLog,
+    TrainingClass,
+    Wave,
+)
 from app.core.db import Base
 from app.demo.models import DemoPlatformKey
 from app.identity.models import Course, Membership, ResourceLink, User, WebSession
@@ -10,6 +22,17 @@ from app.platforms.models import Deployment, Platform
 metadata = Base.metadata
 
 __all__ = [
+    "ClassSession",
+    "ClassTrainer",
+    "Cohort",
+    "Enrolment",
+    "HolidayOverride",
+    "Module",
+    "ModuleVersion",
+    "ScheduleShift",
+    "SupportLog",
+    "TrainingClass",
+    "Wave",
     "Course",
     "DemoPlatformKey",
     "Deployment",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from app.identity.models import User
 from app.platforms.models import Platform
 from app.platforms.service import PlatformInput, PlatformService
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
 
 
 class Factories:
+    """Rows for tests, written through the app's own services where one exists."""
+
     def __init__(self, db: Session) -> None:
         self.db = db
 
@@ -32,3 +35,20 @@ class Factories:
         )
         self.db.commit()
         return row
+
+    def users(
+        self, platform: Platform, count: int, *, schools: list[str] | None = None, prefix: str = "u"
+    ) -> list[User]:
+        """People the LMS knows (as NRPS would report them), spread over ``schools``."""
+        rows = [
+            User(
+                platform_id=platform.id,
+                sub=f"{prefix}{i}",
+                name=f"Giáo viên {prefix}{i}",
+                school=(schools[i % len(schools)] if schools else None),
+            )
+            for i in range(count)
+        ]
+        self.db.add_all(rows)
+        self.db.commit()
+        return rows

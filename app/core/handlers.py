@@ -52,6 +52,9 @@ def error_response(request: Request, error: AppError) -> Response:
         extra = getattr(error, "problem_extra", None)
         if extra:
             body.update(extra)
+        field = error.params.get("field") if isinstance(error.params, dict) else None
+        if field and "errors" not in body:
+            body["errors"] = [{"field": str(field), "message": detail}]
         return JSONResponse(
             body, status_code=error.status_code, media_type="application/problem+json"
         )

@@ -41,6 +41,10 @@ class User(Base):
     family_name: Mapped[str | None] = mapped_column(String(255), default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Where the person works: entered or imported by administrators (the LMS rarely says);
+    # cohorts keep a school's teachers together, reports count by school and district.
+    school: Mapped[str | None] = mapped_column(String(255), default=None)
+    district: Mapped[str | None] = mapped_column(String(255), default=None)
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     disabled_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,466 @@
+"""Waves, classes and their schedule, enrolments within the cap, cohorts, support periods
+and compliance. Routes call these; every method is scoped to one tenant (deployment)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.catalogue.models import ModuleVersion
+from app.catalogue.repository import CatalogueRepository
+from app.classes.models import (
+    ClassSession,
+    ClassTrainer,
+    Cohort,
+    Enrolment,
+    EnrolmentStatus,
+    ScheduleShift,
+    SessionPart,
+    SupportLog,
+    TrainingClass,
+    Wave,
+)
+from app.classes.repository import ClassRepository
+from app.classes.rules import (
+    ClassFacts,
+    CohortFacts,
+    LearnerRef,
+    RuleResult,
+    evaluate,
+    plan_cohorts,
+)
+from app.classes.schemas import ClassCreate, FallbackSet, ShiftCreate, SupportLogCreate, WaveCreate
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.time import utcnow
+from app.identity.models import User
+from app.schedule.rules import (
+    PhasePlan,
+    Schedule,
+    schedule_from_in_person,
+    schedule_from_start,
+    shift_schedule,
+)
+from app.schedule.service import calendar_for
+
+
+class ClassFull(Conflict):
+    code = "class_full"
+    title = "The class is full"
+    detail = "This class has reached its capacity of %(capacity)s learners."
+
+
+def _iso(days: Sequence[date]) -> list[str]:
+    return [d.isoformat() for d in days]
+
+
+def _dates(values: Sequence[str]) -> tuple[date, ...]:
+    return tuple(date.fromisoformat(v) for v in values)
+
+
+def plan_of(spec: dict[str, Any]) -> PhasePlan:
+    plan = spec.get("plan", {})
+    return PhasePlan(
+        self_study_days=int(plan.get("self_study_days", 7)),
+        in_person_days=int(plan.get("in_person_days", 2)),
+        follow_up_days=int(plan.get("follow_up_days", 7)),
+    )
+
+
+def periods_of(spec: dict[str, Any]) -> tuple[int, int, int]:
+    plan = spec.get("plan", {})
+    return (
+        int(plan.get("self_study_periods", 0)),
+        int(plan.get("in_person_periods", 0)),
+        int(plan.get("follow_up_periods", 0)),
+    )
+
+
+def stored_schedule(cls: TrainingClass) -> Schedule:
+    return Schedule(
+        self_study_start=cls.self_study_start,
+        self_study_end=cls.self_study_end,
+        in_person_dates=_dates(cls.in_person_dates),
+        follow_up_start=cls.follow_up_start,
+        follow_up_end=cls.follow_up_end,
+    )
+
+
+def schedule_to_dict(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "self_study_start": schedule.self_study_start.isoformat() if schedule.self_study_start else None,
+        "self_study_end": schedule.self_study_end.isoformat() if schedule.self_study_end else None,
+        "in_person_dates": _iso(schedule.in_person_dates),
+        "follow_up_start": schedule.follow_up_start.isoformat() if schedule.follow_up_start else None,
+        "follow_up_end": schedule.follow_up_end.isoformat() if schedule.follow_up_end else None,
+    }
+
+
+def schedule_from_dict(data: dict[str, Any]) -> Schedule:
+    def d(key: str) -> date | None:
+        value = data.get(key)
+        return date.fromisoformat(value) if value else None
+
+    return Schedule(
+        self_study_start=d("self_study_start"),
+        self_study_end=d("self_study_end"),
+        in_person_dates=_dates(data.get("in_person_dates", [])),
+        follow_up_start=d("follow_up_start"),
+        follow_up_end=d("follow_up_end"),
+    )
+
+
+@dataclass(frozen=True)
+class CohortView:
+    cohort: Cohort
+    size: int
+    support_periods: Decimal
+    trainer: User | None
+
+
+class ClassService:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.repo = ClassRepository(session)
+        self.catalogue = CatalogueRepository(session)
+
+    # -- waves -----------------------------------------------------------------------------
+    def create_wave(self, deployment_id: int, data: WaveCreate) -> Wave:
+        if self.repo.wave_by_name(deployment_id, data.name) is not None:
+            raise Conflict(
+                "A wave named %(name)s already exists", params={"name": data.name}, code="duplicate"
+            )
+        wave = Wave(deployment_id=deployment_id, name=data.name, year=data.year, description=data.description)
+        self.repo.add(wave)
+        return wave
+
+    def get_wave(self, deployment_id: int, wave_id: int) -> Wave:
+        wave = self.repo.wave(deployment_id, wave_id)
+        if wave is None:
+            raise NotFound()
+        return wave
+
+    # -- classes ---------------------------------------------------------------------------
+    def get_class(self, deployment_id: int, class_id: int) -> TrainingClass:
+        cls = self.repo.get_class(deployment_id, class_id)
+        if cls is None:
+            raise NotFound()
+        return cls
+
+    def version_of(self, cls: TrainingClass) -> ModuleVersion:
+        version = self.catalogue.version(cls.module_version_id)
+        assert version is not None
+        return version
+
+    def _compute(
+        self, deployment_id: int, plan: PhasePlan, start: date | None, in_person: Sequence[date]
+    ) -> Schedule:
+        anchor = start or min(in_person)
+        calendar = calendar_for(self.session, deployment_id, around=anchor.year)
+        # ScheduleError is a ValidationFailed naming the field and date at fault.
+        if in_person:
+            return schedule_from_in_person(list(in_person), plan, calendar)
+        assert start is not None
+        return schedule_from_start(start, plan, calendar)
+
+    def _apply_schedule(self, cls: TrainingClass, schedule: Schedule) -> None:
+        cls.self_study_start = schedule.self_study_start
+        cls.self_study_end = schedule.self_study_end
+        cls.in_person_dates = _iso(schedule.in_person_dates)
+        cls.follow_up_start = schedule.follow_up_start
+        cls.follow_up_end = schedule.follow_up_end
+        cls.starts_on = schedule.start
+        cls.ends_on = schedule.end
+
+    def _make_sessions(
+        self, cls: TrainingClass, schedule: Schedule, venue: str | None, room: str | None
+    ) -> None:
+        for day in schedule.in_person_dates:
+            for part in (SessionPart.MORNING, SessionPart.AFTERNOON):
+                self.session.add(
+                    ClassSession(class_id=cls.id, date=day, part=part, venue=venue, room=room)
+                )
+        self.session.flush()
+
+    def create_class(self, deployment_id: int, data: ClassCreate) -> TrainingClass:
+        module = self.catalogue.module(deployment_id, data.module_id)
+        if module is None or module.current_version_id is None:
+            raise ValidationFailed(
+                "%(field)s does not name a module of this catalogue",
+                params={"field": "module_id"},
+            )
+        version = self.catalogue.version(module.current_version_id)
+        assert version is not None
+        levels = version.spec.get("levels", [])
+        if levels and data.level.value not in levels:
+            raise ValidationFailed(
+                "This module has no title for level %(level)s yet; add it in the catalogue first",
+                params={"level": data.level.value},
+            )
+        if data.wave_id is not None:
+            self.get_wave(deployment_id, data.wave_id)
+        if self.repo.class_by_code(deployment_id, data.code) is not None:
+            raise Conflict(
+                "A class with code %(code)s already exists", params={"code": data.code}, code="duplicate"
+            )
+        plan = plan_of(version.spec)
+        schedule = self._compute(deployment_id, plan, data.start_date, data.in_person_dates)
+        cls = TrainingClass(
+            deployment_id=deployment_id,
+            wave_id=data.wave_id,
+            module_version_id=version.id,
+            code=data.code,
+            name=data.name,
+            level=data.level.value,
+            programme=str(version.spec.get("plan", {}).get("programme", "etep-7-2-7")),
+            capacity=data.capacity,
+            enrolled_count=0,
+            anchor_start=data.start_date,
+            anchor_in_person=_iso(sorted(data.in_person_dates)),
+            plan={
+                "self_study_days": plan.self_study_days,
+                "in_person_days": plan.in_person_days,
+                "follow_up_days": plan.follow_up_days,
+            },
+            course_id=data.course_id,
+            ical_token=secrets.token_urlsafe(24),
+            starts_on=schedule.start,
+            ends_on=schedule.end,
+        )
+        self._apply_schedule(cls, schedule)
+        self.repo.add(cls)
+        self._make_sessions(cls, schedule, data.venue, data.room)
+        return cls
+
+    def set_fallback(self, deployment_id: int, class_id: int, data: FallbackSet) -> TrainingClass:
+        """Epidemic or disaster: every in-person session moves to the virtual classroom."""
+        cls = self.get_class(deployment_id, class_id)
+        cls.virtual_fallback_url = str(data.url)
+        cls.virtual_fallback_reason = data.reason
+        cls.virtual_fallback_decided_on = data.decided_on
+        for row in self.repo.sessions(cls.id):
+            row.virtual_url = str(data.url)
+        return cls
+
+    def clear_fallback(self, deployment_id: int, class_id: int) -> TrainingClass:
+        cls = self.get_class(deployment_id, class_id)
+        cls.virtual_fallback_url = None
+        cls.virtual_fallback_reason = None
+        cls.virtual_fallback_decided_on = None
+        for row in self.repo.sessions(cls.id):
+            row.virtual_url = None
+        return cls
+
+    # -- enrolments ------------------------------------------------------------------------
+    def enrol(self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual") -> Enrolment:
+        """Enrol within the cap, safely under concurrency; idempotent for an active learner."""
+        cls = self.get_class(deployment_id, class_id)
+        user = self.session.get(User, user_id)
+        if user is None or not self._same_tenant_user(deployment_id, user):
+            raise ValidationFailed("%(field)s is not a person of this LMS", params={"field": "user_id"})
+        existing = self.repo.enrolment(cls.id, user_id)
+        if existing is not None and existing.status == EnrolmentStatus.ACTIVE:
+            return existing
+        if not self.repo.take_seat(cls.id):
+            raise ClassFull(params={"capacity": cls.capacity})
+        if existing is not None:
+            existing.status = EnrolmentStatus.ACTIVE
+            existing.left_at = None
+            existing.source = source
+            return existing
+        enrolment = Enrolment(
+            class_id=cls.id,
+            user_id=user_id,
+            source=source,
+            ical_token=secrets.token_urlsafe(24),
+        )
+        self.repo.add(enrolment)
+        return enrolment
+
+    def leave(self, deployment_id: int, class_id: int, user_id: int) -> None:
+        """Mark a learner as gone; the record and its history stay."""
+        cls = self.get_class(deployment_id, class_id)
+        enrolment = self.repo.enrolment(cls.id, user_id)
+        if enrolment is None or enrolment.status != EnrolmentStatus.ACTIVE:
+            return
+        enrolment.status = EnrolmentStatus.LEFT
+        enrolment.left_at = utcnow()
+        enrolment.cohort_id = None
+        self.repo.release_seat(cls.id)
+
+    def _same_tenant_user(self, deployment_id: int, user: User) -> bool:
+        from app.platforms.models import Deployment
+
+        deployment = self.session.get(Deployment, deployment_id)
+        return deployment is not None and deployment.platform_id == user.platform_id
+
+    def learner_schedule(self, cls: TrainingClass, enrolment: Enrolment) -> Schedule:
+        if enrolment.own_schedule:
+            return schedule_from_dict(enrolment.own_schedule)
+        return stored_schedule(cls)
+
+    def shift(
+        self, deployment_id: int, class_id: int, enrolment_id: int, data: ShiftCreate, by_user_id: int
+    ) -> Enrolment:
+        cls = self.get_class(deployment_id, class_id)
+        enrolment = self.repo.enrolment_by_id(cls.id, enrolment_id)
+        if enrolment is None:
+            raise NotFound()
+        calendar = calendar_for(self.session, deployment_id, around=cls.starts_on.year)
+        version = self.version_of(cls)
+        shifted = shift_schedule(
+            stored_schedule(cls),
+            new_in_person_dates=data.in_person_dates,
+            delay_days=data.delay_days,
+            calendar=calendar,
+            plan=plan_of(version.spec),
+        )
+        enrolment.own_schedule = schedule_to_dict(shifted)
+        self.repo.add_shift(
+            ScheduleShift(
+                enrolment_id=enrolment.id,
+                delay_days=data.delay_days,
+                in_person_dates=_iso(data.in_person_dates) if data.in_person_dates else None,
+                reason=data.reason,
+                by_user_id=by_user_id,
+            )
+        )
+        return enrolment
+
+    # -- trainers and cohorts --------------------------------------------------------------
+    def add_trainer(self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual") -> None:
+        cls = self.get_class(deployment_id, class_id)
+        user = self.session.get(User, user_id)
+        if user is None or not self._same_tenant_user(deployment_id, user):
+            raise ValidationFailed("%(field)s is not a person of this LMS", params={"field": "user_id"})
+        link = self.repo.trainer_link(cls.id, user_id)
+        if link is None:
+            self.repo.add(ClassTrainer(class_id=cls.id, user_id=user_id, source=source))
+        else:
+            link.active = True
+
+    def split_cohorts(self, deployment_id: int, class_id: int) -> list[Cohort]:
+        """(Re)split the active learners into balanced cohorts of at most 50, one per trainer
+        where possible, keeping schools together."""
+        cls = self.get_class(deployment_id, class_id)
+        learners = self.repo.active_enrolments(cls.id)
+        trainers = [u.id for _, u in self.repo.trainers(cls.id)]
+        plans = plan_cohorts([LearnerRef(e.id, u.school) for e, u in learners], trainers)
+        self.repo.delete_cohorts(cls.id)
+        by_id = {e.id: e for e, _ in learners}
+        cohorts: list[Cohort] = []
+        for position, plan in enumerate(plans, start=1):
+            cohort = Cohort(
+                class_id=cls.id,
+                position=position,
+                name=f"Nhóm {position}",
+                trainer_user_id=plan.trainer_id,
+            )
+            self.repo.add(cohort)
+            for enrolment_id in plan.learner_ids:
+                by_id[enrolment_id].cohort_id = cohort.id
+            cohorts.append(cohort)
+        self.session.flush()
+        return cohorts
+
+    def move(self, deployment_id: int, class_id: int, enrolment_id: int, cohort_id: int) -> Enrolment:
+        cls = self.get_class(deployment_id, class_id)
+        enrolment = self.repo.enrolment_by_id(cls.id, enrolment_id)
+        cohort = self.repo.cohort(cls.id, cohort_id)
+        if enrolment is None or cohort is None or enrolment.status != EnrolmentStatus.ACTIVE:
+            raise NotFound()
+        if enrolment.cohort_id == cohort.id:
+            return enrolment
+        if self.repo.cohort_sizes(cls.id).get(cohort.id, 0) >= 50:
+            raise Conflict(
+                "%(name)s already has 50 learners", params={"name": cohort.name}, code="cohort_full"
+            )
+        enrolment.cohort_id = cohort.id
+        return enrolment
+
+    def set_cohort_trainer(
+        self, deployment_id: int, class_id: int, cohort_id: int, trainer_user_id: int | None
+    ) -> Cohort:
+        cls = self.get_class(deployment_id, class_id)
+        cohort = self.repo.cohort(cls.id, cohort_id)
+        if cohort is None:
+            raise NotFound()
+        if trainer_user_id is not None:
+            self.add_trainer(deployment_id, cls.id, trainer_user_id)
+        cohort.trainer_user_id = trainer_user_id
+        return cohort
+
+    def cohort_views(self, cls: TrainingClass) -> list[CohortView]:
+        sizes = self.repo.cohort_sizes(cls.id)
+        totals = self.repo.support_totals(cls.id)
+        trainers = {u.id: u for _, u in self.repo.trainers(cls.id)}
+        return [
+            CohortView(
+                cohort=c,
+                size=sizes.get(c.id, 0),
+                support_periods=totals.get(c.id, Decimal(0)),
+                trainer=trainers.get(c.trainer_user_id) if c.trainer_user_id else None,
+            )
+            for c in self.repo.cohorts(cls.id)
+        ]
+
+    def log_support(
+        self, deployment_id: int, class_id: int, cohort_id: int, trainer_user_id: int, data: SupportLogCreate
+    ) -> SupportLog:
+        cls = self.get_class(deployment_id, class_id)
+        cohort = self.repo.cohort(cls.id, cohort_id)
+        if cohort is None:
+            raise NotFound()
+        if cohort.trainer_user_id != trainer_user_id:
+            raise Forbidden(detail="Only the cohort's core trainer logs its support periods.")
+        window_end = cls.ends_on + timedelta(days=30)
+        if not (cls.starts_on - timedelta(days=30) <= data.date <= window_end):
+            raise ValidationFailed(
+                "%(field)s must fall within the class's dates", params={"field": "date"}
+            )
+        row = SupportLog(
+            cohort_id=cohort.id,
+            trainer_user_id=trainer_user_id,
+            date=data.date,
+            form=data.form,
+            periods=data.periods,
+            note=data.note,
+        )
+        self.repo.add(row)
+        return row
+
+    # -- compliance ------------------------------------------------------------------------
+    def compliance(self, deployment_id: int, class_id: int, today: date) -> list[RuleResult]:
+        cls = self.get_class(deployment_id, class_id)
+        return evaluate(self.facts(cls, today))
+
+    def facts(self, cls: TrainingClass, today: date) -> ClassFacts:
+        self_study, in_person, follow_up = periods_of(self.version_of(cls).spec)
+        views = self.cohort_views(cls)
+        return ClassFacts(
+            class_name=cls.name,
+            programme=cls.programme,
+            capacity=cls.capacity,
+            enrolled=cls.enrolled_count,
+            self_study_periods=self_study,
+            in_person_periods=in_person,
+            follow_up_periods=follow_up,
+            cohorts=tuple(
+                CohortFacts(
+                    name=v.cohort.name,
+                    size=v.size,
+                    has_trainer=v.cohort.trainer_user_id is not None,
+                    support_periods=v.support_periods,
+                )
+                for v in views
+            ),
+            unassigned=self.repo.unassigned_count(cls.id),
+            ends_on=cls.ends_on,
+            today=today,
+            virtual_fallback=cls.virtual_fallback_url is not None,
+        )

@@ -1,0 +1,1 @@
+"""Class rosters from the LMS (NRPS) and from launches."""
