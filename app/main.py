@@ -27,6 +27,7 @@ from app.home.endpoints import router as home_router
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
+from app.schedule.endpoints import router as ical_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(session_api)
     app.include_router(catalogue_api)
     app.include_router(classes_api)
+    app.include_router(ical_router)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

@@ -507,6 +507,8 @@ class ToolServiceConnector(ServiceConnector):
             if lifetime is not None:
                 # count the lifetime from when we asked, not from when the answer arrived
                 expires_in = lifetime - max(0.0, self._cache.now() - asked_at)
+                if expires_in <= 0:
+                    return token  # outlived by a slow token endpoint: this request only
             self._cache_access_token(key, token, expires_in)
             return token
 

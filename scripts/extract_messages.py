@@ -47,7 +47,17 @@ BABEL_CFG = ROOT / "babel.cfg"
 # Packages scanned with ``ast`` for error constructor calls.
 SCANNED_PACKAGES = ("app", "lti")
 # Modules imported so that every AppError subclass (and REASONS) is defined.
-ERROR_MODULES = ("app.core.errors", "lti.errors", "app.demo.endpoints")
+ERROR_MODULES = (
+    "app.core.errors",
+    "lti.errors",
+    "app.demo.endpoints",
+    "app.classes.service",
+    "app.catalogue.service",
+    "app.rosters.service",
+    "app.schedule.rules",
+)
+# Module-level tables of English message ids: (module, attribute).
+MESSAGE_TABLES = (("app.schedule.ics", "MESSAGES"), ("app.core.templating", "WEEKDAYS"))
 # Constructors whose literal arguments are message ids.
 ERROR_CONSTRUCTORS = {
     "AppError",
@@ -59,10 +69,15 @@ ERROR_CONSTRUCTORS = {
     "PayloadTooLarge",
     "DemoRefused",
     "LaunchRefused",
+    "ScheduleError",
+    "ClassFull",
+    "RosterUnavailable",
+    "ImportRefused",
+    "RuleResult",
 }
-# Constructors whose first positional argument is a code, not a message.
-CODE_FIRST = {"LaunchRefused"}
-MESSAGE_FIELDS = ("title", "detail", "advice")
+# Which positional argument holds the message (default 0; None: no positional message).
+MESSAGE_ARG = {"LaunchRefused": None, "ScheduleError": 1, "RuleResult": None}
+MESSAGE_FIELDS = ("title", "detail", "advice", "rule", "message")
 
 Found = tuple[str, str, int]  # (message id, path relative to ROOT, line)
 
@@ -132,6 +147,14 @@ def _literal(node: ast.expr | None) -> str | None:
     return None
 
 
+def _literals(node: ast.expr | None) -> list[str]:
+    """A literal, or both branches of ``a if cond else b``."""
+    if isinstance(node, ast.IfExp):
+        return _literals(node.body) + _literals(node.orelse)
+    text = _literal(node)
+    return [text] if text else []
+
+
 def _callee(node: ast.Call) -> str | None:
     if isinstance(node.func, ast.Name):
         return node.func.id
@@ -148,14 +171,14 @@ def from_call_sites() -> Iterator[Found]:
             path = _rel(file)
             for node in ast.walk(tree):
                 if isinstance(node, ast.Call) and _callee(node) in ERROR_CONSTRUCTORS:
-                    if node.args and _callee(node) not in CODE_FIRST:
-                        text = _literal(node.args[0])
-                        if text:
+                    index = MESSAGE_ARG.get(_callee(node) or "", 0)
+                    if index is not None and len(node.args) > index:
+                        for text in _literals(node.args[index]):
                             yield text, path, node.lineno
                     for kw in node.keywords:
-                        text = _literal(kw.value) if kw.arg in MESSAGE_FIELDS else None
-                        if text:
-                            yield text, path, kw.value.lineno
+                        if kw.arg in MESSAGE_FIELDS:
+                            for text in _literals(kw.value):
+                                yield text, path, kw.value.lineno
                 elif isinstance(node, ast.Assign):
                     text = _literal(node.value)
                     for target in node.targets:
@@ -165,6 +188,15 @@ def from_call_sites() -> Iterator[Found]:
                             and target.attr in MESSAGE_FIELDS
                         ):
                             yield text, path, node.lineno
+
+
+def from_tables() -> Iterator[Found]:
+    """Step 2c: module-level tables of message ids (e.g. the iCalendar event texts)."""
+    for module_name, attribute in MESSAGE_TABLES:
+        module = importlib.import_module(module_name)
+        path = _rel(module.__file__ or module_name)
+        for text in getattr(module, attribute).values():
+            yield text, path, 1
 
 
 def build_catalog() -> Catalog:
@@ -179,7 +211,7 @@ def build_catalog() -> Catalog:
             "# Do not edit: re-run the script. Translations live in app/locale/<lang>/."
         ),
     )
-    for source in (from_babel(), from_error_classes(), from_call_sites()):
+    for source in (from_babel(), from_error_classes(), from_call_sites(), from_tables()):
         for msgid, path, line in source:
             catalog.add(msgid, locations=[(path, line)])
     return catalog

@@ -25,8 +25,11 @@ from app.core.db import Database, build_engine, normalise_url
 from app.core.migrate import upgrade_connection
 from app.keys.service import KeyService
 from app.main import create_app
+from app.platforms.models import Platform
+from app.platforms.repository import PlatformRepository
 from tests.factories import Factories
-from tests.lti_platform import TestPlatform, platform_server
+from tests.helpers import sign_in
+from tests.lti_platform import INST_ADMIN, SYS_ADMIN, TestPlatform, platform_server
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOOL_BASE_URL = "https://tool.test"
@@ -169,3 +172,16 @@ def _fresh_key_caches() -> Iterator[None]:
 
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def platform_row(platform: TestPlatform, db: Session) -> Platform:
+    row = PlatformRepository(db).by_issuer_and_client(platform.issuer, platform.client_id)
+    assert row is not None
+    return row
+
+
+@pytest.fixture()
+def admin(client: TestClient, platform: TestPlatform) -> dict:
+    return sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Lê Quản Trị")
+

@@ -20,13 +20,17 @@ class Factories:
     def __init__(self, db: Session) -> None:
         self.db = db
 
-    def register(self, platform: TestPlatform, *, deployment_ids: list[str]) -> Platform:
+    def register(
+        self, platform: TestPlatform, *, deployment_ids: list[str], served_token: bool = False
+    ) -> Platform:
+        """Register ``platform``; ``served_token`` points the token URL at the endpoint the
+        test platform really serves (needed for NRPS and AGS)."""
         row = PlatformService(self.db).register(
             PlatformInput(
                 issuer=platform.issuer,
                 client_id=platform.client_id,
                 auth_login_url=platform.auth_login_url,
-                token_url=platform.token_url,
+                token_url=platform.served_token_url if served_token else platform.token_url,
                 keyset_url=platform.keyset_url,
                 deployment_ids=deployment_ids,
                 name=f"Test LMS {platform.slug}",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -12,49 +10,7 @@ from sqlalchemy.orm import Session
 from app.classes.models import ClassSession, Enrolment, TrainingClass
 from app.platforms.models import Platform
 from app.platforms.repository import PlatformRepository
-from tests.factories import Factories
 from tests.lti_platform import INST_ADMIN, INSTRUCTOR, LEARNER, SYS_ADMIN, TestPlatform
-
-
-def sign_in(client: TestClient, platform: TestPlatform, roles: list[str], sub: str, name: str) -> dict:
-    client.cookies.clear()
-    assert platform.launch(client, roles=roles, sub=sub, name=name).status_code == 303
-    me = client.get("/api/v1/me").json()
-    client.headers["X-CSRF-Token"] = me["csrf_token"]
-    return me
-
-
-@pytest.fixture()
-def platform_row(platform: TestPlatform, db: Session) -> Platform:
-    row = PlatformRepository(db).by_issuer_and_client(platform.issuer, platform.client_id)
-    assert row is not None
-    return row
-
-
-@pytest.fixture()
-def admin(client: TestClient, platform: TestPlatform) -> dict:
-    return sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Lê Quản Trị")
-
-
-def module_id(client: TestClient, key: str = "gvpt-4") -> int:
-    modules = client.get("/api/v1/modules").json()
-    return next(m["id"] for m in modules if m["key"] == key)
-
-
-def new_class(client: TestClient, **overrides) -> dict:
-    body = {
-        "code": "M4-THCS-01",
-        "name": "Mô đun 4 — THCS — lớp 1",
-        "module_id": module_id(client),
-        "level": "thcs",
-        "in_person_dates": ["2026-12-03", "2026-12-04"],
-        "venue": "Trường THCS Nguyễn Du",
-        "room": "P.201",
-    }
-    body.update(overrides)
-    response = client.post("/api/v1/classes", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 class TestCatalogueIsSeededFromDecision4660:
@@ -75,7 +31,10 @@ class TestCatalogueIsSeededFromDecision4660:
         assert response.json()["version"] == 2
         detail = client.get(f"/api/v1/modules/{mid}").json()
         assert [v["version"] for v in detail["versions"]] == [2, 1]
-        assert client.get(f"/api/v1/classes/{cls['id']}").json()["module_version_id"] == cls["module_version_id"]
+        assert (
+            client.get(f"/api/v1/classes/{cls['id']}").json()["module_version_id"]
+            == cls["module_version_id"]
+        )
 
     def test_a_bad_edit_is_a_problem_with_the_field_and_writes_nothing(self, client, admin):
         mid = module_id(client)
@@ -101,7 +60,9 @@ class TestCatalogueIsSeededFromDecision4660:
         before = client.get("/api/v1/modules").json()
         response = client.post(
             "/api/v1/modules/import",
-            json={"files": {"a.toml": 'track = "gvpt"\nnumber = 6\n[titles\n', "b.toml": "track = 1"}},
+            json={
+                "files": {"a.toml": 'track = "gvpt"\nnumber = 6\n[titles\n', "b.toml": "track = 1"}
+            },
         )
         assert response.status_code == 422
         problem = response.json()
@@ -136,7 +97,10 @@ class TestScheduleIsComputed:
 
     @pytest.mark.parametrize(
         ("dates", "word"),
-        [(["2026-12-05", "2026-12-07"], "2026-12-05"), (["2026-09-02", "2026-09-03"], "2026-09-02")],
+        [
+            (["2026-12-05", "2026-12-07"], "2026-12-05"),
+            (["2026-09-02", "2026-09-03"], "2026-09-02"),
+        ],
         ids=["saturday", "national-day"],
     )
     def test_in_person_day_off_is_refused_with_the_field(self, client, admin, db, dates, word):
@@ -168,7 +132,11 @@ class TestScheduleIsComputed:
         cls = new_class(client)
         response = client.put(
             f"/api/v1/classes/{cls['id']}/fallback",
-            json={"url": "https://meet.example.vn/lop-m4", "reason": "Giãn cách xã hội", "decided_on": "2026-11-30"},
+            json={
+                "url": "https://meet.example.vn/lop-m4",
+                "reason": "Giãn cách xã hội",
+                "decided_on": "2026-11-30",
+            },
         )
         assert response.status_code == 200, response.text
         body = response.json()
@@ -176,7 +144,14 @@ class TestScheduleIsComputed:
         assert {s["virtual_url"] for s in body["sessions"]} == {"https://meet.example.vn/lop-m4"}
         back = client.delete(f"/api/v1/classes/{cls['id']}/fallback").json()
         assert back["virtual_fallback"] is None
-        assert db.scalar(select(func.count()).select_from(ClassSession).where(ClassSession.virtual_url.is_not(None))) == 0
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(ClassSession)
+                .where(ClassSession.virtual_url.is_not(None))
+            )
+            == 0
+        )
 
 
 class TestEnrolmentsCohortsAndCompliance:
@@ -184,15 +159,32 @@ class TestEnrolmentsCohortsAndCompliance:
         cls = new_class(client, capacity=2)
         users = factories.users(platform_row, 3)
         for user in users[:2]:
-            assert client.post(f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": user.id}).status_code == 201
-        response = client.post(f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": users[2].id})
+            assert (
+                client.post(
+                    f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": user.id}
+                ).status_code
+                == 201
+            )
+        response = client.post(
+            f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": users[2].id}
+        )
         assert response.status_code == 409
         assert response.json()["code"] == "class_full"
         # Leaving frees the seat; the record stays, marked as left.
-        assert client.delete(f"/api/v1/classes/{cls['id']}/enrolments/{users[0].id}").status_code == 204
-        assert client.post(f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": users[2].id}).status_code == 201
+        assert (
+            client.delete(f"/api/v1/classes/{cls['id']}/enrolments/{users[0].id}").status_code
+            == 204
+        )
+        assert (
+            client.post(
+                f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": users[2].id}
+            ).status_code
+            == 201
+        )
 
-    def test_cohorts_of_fifty_keep_schools_and_report_trainerless(self, client, admin, factories, platform_row):
+    def test_cohorts_of_fifty_keep_schools_and_report_trainerless(
+        self, client, admin, factories, platform_row
+    ):
         cls = new_class(client)
         schools = ["THCS Lê Lợi", "THCS Trần Phú", "THCS Hoà Bình"]
         learners = factories.users(platform_row, 120, schools=schools)
@@ -211,7 +203,9 @@ class TestEnrolmentsCohortsAndCompliance:
         trainerless = next(r for r in report["rules"] if r["code"] == "cohort_trainer")
         assert "Nhóm 3" in trainerless["detail"]
 
-    def test_a_trainer_sees_and_logs_only_their_own_cohort(self, client, platform, factories, platform_row):
+    def test_a_trainer_sees_and_logs_only_their_own_cohort(
+        self, client, platform, factories, platform_row
+    ):
         sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản trị")
         cls = new_class(client)
         trainer_me = sign_in(client, platform, [INSTRUCTOR], "trainer-1", "Cốt cán Một")
@@ -219,7 +213,9 @@ class TestEnrolmentsCohortsAndCompliance:
         other = factories.users(platform_row, 1, prefix="t")[0]
         for user in factories.users(platform_row, 60, schools=["A", "B"]):
             client.post(f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": user.id})
-        client.post(f"/api/v1/classes/{cls['id']}/trainers", json={"user_id": trainer_me["user_id"]})
+        client.post(
+            f"/api/v1/classes/{cls['id']}/trainers", json={"user_id": trainer_me["user_id"]}
+        )
         client.post(f"/api/v1/classes/{cls['id']}/trainers", json={"user_id": other.id})
         cohorts = client.post(f"/api/v1/classes/{cls['id']}/cohorts/split").json()
         mine = next(c for c in cohorts if c["trainer_user_id"] == trainer_me["user_id"])
@@ -262,10 +258,14 @@ class TestEnrolmentsCohortsAndCompliance:
         assert [c["code"] for c in report["classes"]] == ["M4-THCS-01", "M4-02"]
         assert all(len(c["rules"]) == 6 for c in report["classes"])
 
-    def test_a_learner_shift_is_never_earlier_than_the_class(self, client, admin, factories, platform_row, db):
+    def test_a_learner_shift_is_never_earlier_than_the_class(
+        self, client, admin, factories, platform_row, db
+    ):
         cls = new_class(client)
         user = factories.users(platform_row, 1)[0]
-        enrolment = client.post(f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": user.id}).json()
+        enrolment = client.post(
+            f"/api/v1/classes/{cls['id']}/enrolments", json={"user_id": user.id}
+        ).json()
         early = client.post(
             f"/api/v1/classes/{cls['id']}/enrolments/{enrolment['id']}/shifts",
             json={"reason": "ốm", "in_person_dates": ["2026-11-30", "2026-12-01"]},

@@ -45,7 +45,7 @@ def committed(engine: Engine) -> Iterator[tuple[Database, int, int, list[int]]]:
         deployment_pk = PlatformRepository(s).deployment_pk(platform.id, "1")
         assert deployment_pk is not None
         catalogue = CatalogueService(s)
-        module = next(m for m, _ in catalogue.list(deployment_pk) if m.key == "gvpt-4")
+        module = next(m for m, _ in catalogue.modules(deployment_pk) if m.key == "gvpt-4")
         cls = ClassService(s).create_class(
             deployment_pk,
             ClassCreate(
@@ -92,5 +92,15 @@ class TestClassCapUnderConcurrency:
             t.join(60)
         assert outcomes == Counter({"enrolled": 150, "full": 50})
         with database.session() as s:
-            assert s.scalar(select(TrainingClass.enrolled_count).where(TrainingClass.id == class_id)) == 150
-            assert s.scalar(select(func.count()).select_from(Enrolment).where(Enrolment.class_id == class_id)) == 150
+            assert (
+                s.scalar(select(TrainingClass.enrolled_count).where(TrainingClass.id == class_id))
+                == 150
+            )
+            assert (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Enrolment)
+                    .where(Enrolment.class_id == class_id)
+                )
+                == 150
+            )

@@ -48,16 +48,23 @@ def module_out(module: Module, version: ModuleVersion, *, spec: bool = False) ->
 
 @router.get("", summary="The catalogue (seeded from Decision 4660 on first use)")
 def list_modules(viewer: Viewer = ApiAdmin, db: Session = DbSession) -> list[dict[str, Any]]:
-    return [module_out(m, v) for m, v in CatalogueService(db).list(viewer.deployment_id)]
+    return [module_out(m, v) for m, v in CatalogueService(db).modules(viewer.deployment_id)]
 
 
 @router.get("/{module_id}", summary="A module, its current spec and its versions")
-def get_module(module_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
+def get_module(
+    module_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
     service = CatalogueService(db)
     module, version = service.get(viewer.deployment_id, module_id)
     out = module_out(module, version, spec=True)
     out["versions"] = [
-        {"version": v.version, "id": v.id, "note": v.change_note, "created_at": v.created_at.isoformat()}
+        {
+            "version": v.version,
+            "id": v.id,
+            "note": v.change_note,
+            "created_at": v.created_at.isoformat(),
+        }
         for v in service.versions(viewer.deployment_id, module_id)
     ]
     return out
@@ -68,19 +75,27 @@ def update_module(
     module_id: int, data: ModuleUpdate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
     service = CatalogueService(db)
-    service.update(viewer.deployment_id, module_id, data.spec, user_id=viewer.user.id, note=data.note)
+    service.update(
+        viewer.deployment_id, module_id, data.spec, user_id=viewer.user.id, note=data.note
+    )
     module, version = service.get(viewer.deployment_id, module_id)
     return module_out(module, version, spec=True)
 
 
-@router.post("/import", status_code=status.HTTP_201_CREATED, summary="Import module files (all or nothing)")
-def import_modules(data: ModuleImport, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> list[dict[str, Any]]:
+@router.post(
+    "/import", status_code=status.HTTP_201_CREATED, summary="Import module files (all or nothing)"
+)
+def import_modules(
+    data: ModuleImport, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> list[dict[str, Any]]:
     too_big = [name for name, text in data.files.items() if len(text) > MAX_FILE_CHARS]
     if too_big:
         from app.core.errors import PayloadTooLarge
 
         raise PayloadTooLarge(params={"field": too_big[0]})
-    versions = CatalogueService(db).import_files(viewer.deployment_id, data.files, user_id=viewer.user.id)
+    versions = CatalogueService(db).import_files(
+        viewer.deployment_id, data.files, user_id=viewer.user.id
+    )
     return [{"version_id": v.id, "title": v.title_vi, "version": v.version} for v in versions]
 
 

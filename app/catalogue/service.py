@@ -51,7 +51,7 @@ class CatalogueService:
         for spec in load_shipped():
             self._new_module(deployment_id, spec, note="blend727 catalogue", user_id=None)
 
-    def list(self, deployment_id: int) -> Sequence[tuple[Module, ModuleVersion]]:
+    def modules(self, deployment_id: int) -> Sequence[tuple[Module, ModuleVersion]]:
         self.ensure_seeded(deployment_id)
         return self.repo.modules(deployment_id)
 
@@ -89,7 +89,8 @@ class CatalogueService:
             ) from exc
         if module_key(spec) != module.key:
             raise ValidationFailed(
-                "%(field)s cannot change: it identifies the module", params={"field": "track/number"}
+                "%(field)s cannot change: it identifies the module",
+                params={"field": "track/number"},
             )
         if spec.model_dump(mode="json") == current.spec:
             return current
@@ -115,7 +116,9 @@ class CatalogueService:
         for spec in specs:
             module = self.repo.module_by_key(deployment_id, module_key(spec))
             if module is None:
-                written.append(self._new_module(deployment_id, spec, note="import", user_id=user_id))
+                written.append(
+                    self._new_module(deployment_id, spec, note="import", user_id=user_id)
+                )
             else:
                 current = self.repo.version(module.current_version_id or 0)
                 if current is not None and current.spec == spec.model_dump(mode="json"):

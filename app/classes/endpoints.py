@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, status
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from app.auth.api import ApiAdmin, ApiAnyone, ApiTrainer
@@ -27,9 +28,12 @@ from app.classes.schemas import (
     WaveOut,
 )
 from app.classes.service import ClassService, CohortView, stored_schedule
-from app.core.templating import request_locale
 from app.core.i18n import get_translations
+from app.core.state import get_context
+from app.core.templating import request_locale
 from app.core.time import local, utcnow
+from app.identity.repository import IdentityRepository
+from app.rosters.service import RosterService
 
 router = APIRouter(prefix="/api/v1", tags=["classes"])
 
@@ -39,7 +43,9 @@ def _today() -> Any:
 
 
 def wave_out(wave: Wave) -> dict[str, Any]:
-    return WaveOut(id=wave.id, name=wave.name, year=wave.year, description=wave.description).model_dump()
+    return WaveOut(
+        id=wave.id, name=wave.name, year=wave.year, description=wave.description
+    ).model_dump()
 
 
 def session_out(row: ClassSession) -> dict[str, Any]:
@@ -120,7 +126,9 @@ def rule_out(request: Request, result: RuleResult) -> dict[str, Any]:
         "status": result.status.value,
         "rule": t(result.rule),
         "detail": t(result.detail),
-        "params": {k: (str(v) if not isinstance(v, int | str) else v) for k, v in result.params.items()},
+        "params": {
+            k: (str(v) if not isinstance(v, int | str) else v) for k, v in result.params.items()
+        },
     }
 
 
@@ -133,7 +141,9 @@ def list_waves(viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> list[d
 
 
 @router.post("/waves", status_code=status.HTTP_201_CREATED, summary="Create a wave")
-def create_wave(data: WaveCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
+def create_wave(
+    data: WaveCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
     return wave_out(ClassService(db).create_wave(viewer.deployment_id, data))
 
 
@@ -170,28 +180,42 @@ def list_classes(
     return [class_out(service, c) for c in service.repo.classes(viewer.deployment_id, wave_id)]
 
 
-@router.post("/classes", status_code=status.HTTP_201_CREATED, summary="Create a class; its schedule is computed")
-def create_class(data: ClassCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
+@router.post(
+    "/classes",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a class; its schedule is computed",
+)
+def create_class(
+    data: ClassCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
     service = ClassService(db)
     return class_out(service, service.create_class(viewer.deployment_id, data), detail=True)
 
 
 @router.get("/classes/{class_id}", summary="A class with its schedule, sessions and cohorts")
-def get_class(class_id: int, viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> dict[str, Any]:
+def get_class(
+    class_id: int, viewer: Viewer = ApiAdmin, db: Session = ReadDbSession
+) -> dict[str, Any]:
     service = ClassService(db)
     return class_out(service, service.get_class(viewer.deployment_id, class_id), detail=True)
 
 
-@router.put("/classes/{class_id}/fallback", summary="Move in-person sessions to a virtual classroom")
+@router.put(
+    "/classes/{class_id}/fallback", summary="Move in-person sessions to a virtual classroom"
+)
 def set_fallback(
     class_id: int, data: FallbackSet, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
     service = ClassService(db)
-    return class_out(service, service.set_fallback(viewer.deployment_id, class_id, data), detail=True)
+    return class_out(
+        service, service.set_fallback(viewer.deployment_id, class_id, data), detail=True
+    )
 
 
 @router.delete("/classes/{class_id}/fallback", summary="Back to in-person sessions")
-def clear_fallback(class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
+def clear_fallback(
+    class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
     service = ClassService(db)
     return class_out(service, service.clear_fallback(viewer.deployment_id, class_id), detail=True)
 
@@ -208,7 +232,11 @@ def class_compliance(
     }
 
 
-@router.post("/classes/{class_id}/enrolments", status_code=status.HTTP_201_CREATED, summary="Enrol a learner (within the cap)")
+@router.post(
+    "/classes/{class_id}/enrolments",
+    status_code=status.HTTP_201_CREATED,
+    summary="Enrol a learner (within the cap)",
+)
 def enrol(
     class_id: int, data: EnrolmentCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
@@ -216,20 +244,38 @@ def enrol(
     return {"id": enrolment.id, "user_id": enrolment.user_id, "status": enrolment.status}
 
 
-@router.delete("/classes/{class_id}/enrolments/{user_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Mark a learner as left")
+@router.delete(
+    "/classes/{class_id}/enrolments/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Mark a learner as left",
+)
 def leave(class_id: int, user_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> None:
     ClassService(db).leave(viewer.deployment_id, class_id, user_id)
 
 
-@router.post("/classes/{class_id}/enrolments/{enrolment_id}/shifts", status_code=status.HTTP_201_CREATED, summary="Shift one learner's dates")
+@router.post(
+    "/classes/{class_id}/enrolments/{enrolment_id}/shifts",
+    status_code=status.HTTP_201_CREATED,
+    summary="Shift one learner's dates",
+)
 def shift(
-    class_id: int, enrolment_id: int, data: ShiftCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
+    class_id: int,
+    enrolment_id: int,
+    data: ShiftCreate,
+    viewer: Viewer = ApiAdmin,
+    db: Session = DbSession,
 ) -> dict[str, Any]:
-    enrolment = ClassService(db).shift(viewer.deployment_id, class_id, enrolment_id, data, viewer.user.id)
+    enrolment = ClassService(db).shift(
+        viewer.deployment_id, class_id, enrolment_id, data, viewer.user.id
+    )
     return {"id": enrolment.id, "schedule": enrolment.own_schedule}
 
 
-@router.post("/classes/{class_id}/trainers", status_code=status.HTTP_201_CREATED, summary="Add a core trainer to a class")
+@router.post(
+    "/classes/{class_id}/trainers",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a core trainer to a class",
+)
 def add_trainer(
     class_id: int, data: EnrolmentCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
@@ -237,33 +283,67 @@ def add_trainer(
     return {"class_id": class_id, "user_id": data.user_id}
 
 
-@router.post("/classes/{class_id}/cohorts/split", summary="Split the class into cohorts of at most 50")
-def split(class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> list[dict[str, Any]]:
+@router.post(
+    "/classes/{class_id}/cohorts/split", summary="Split the class into cohorts of at most 50"
+)
+def split(
+    class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> list[dict[str, Any]]:
     service = ClassService(db)
     service.split_cohorts(viewer.deployment_id, class_id)
-    return [cohort_out(v) for v in service.cohort_views(service.get_class(viewer.deployment_id, class_id))]
+    return [
+        cohort_out(v)
+        for v in service.cohort_views(service.get_class(viewer.deployment_id, class_id))
+    ]
 
 
 @router.post("/classes/{class_id}/cohorts/moves", summary="Move a learner to another cohort")
-def move(class_id: int, data: CohortMove, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
-    enrolment = ClassService(db).move(viewer.deployment_id, class_id, data.enrolment_id, data.cohort_id)
+def move(
+    class_id: int, data: CohortMove, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
+    enrolment = ClassService(db).move(
+        viewer.deployment_id, class_id, data.enrolment_id, data.cohort_id
+    )
     return {"enrolment_id": enrolment.id, "cohort_id": enrolment.cohort_id}
 
 
-@router.put("/classes/{class_id}/cohorts/{cohort_id}/trainer", summary="Set a cohort's core trainer")
+@router.put(
+    "/classes/{class_id}/cohorts/{cohort_id}/trainer", summary="Set a cohort's core trainer"
+)
 def set_trainer(
-    class_id: int, cohort_id: int, data: CohortTrainer, viewer: Viewer = ApiAdmin, db: Session = DbSession
+    class_id: int,
+    cohort_id: int,
+    data: CohortTrainer,
+    viewer: Viewer = ApiAdmin,
+    db: Session = DbSession,
 ) -> dict[str, Any]:
-    cohort = ClassService(db).set_cohort_trainer(viewer.deployment_id, class_id, cohort_id, data.trainer_user_id)
+    cohort = ClassService(db).set_cohort_trainer(
+        viewer.deployment_id, class_id, cohort_id, data.trainer_user_id
+    )
     return {"id": cohort.id, "trainer_user_id": cohort.trainer_user_id}
 
 
-@router.post("/classes/{class_id}/cohorts/{cohort_id}/support", status_code=status.HTTP_201_CREATED, summary="Log support periods (the cohort's trainer)")
+@router.post(
+    "/classes/{class_id}/cohorts/{cohort_id}/support",
+    status_code=status.HTTP_201_CREATED,
+    summary="Log support periods (the cohort's trainer)",
+)
 def log_support(
-    class_id: int, cohort_id: int, data: SupportLogCreate, viewer: Viewer = ApiTrainer, db: Session = DbSession
+    class_id: int,
+    cohort_id: int,
+    data: SupportLogCreate,
+    viewer: Viewer = ApiTrainer,
+    db: Session = DbSession,
 ) -> dict[str, Any]:
-    row = ClassService(db).log_support(viewer.deployment_id, class_id, cohort_id, viewer.user.id, data)
-    return {"id": row.id, "date": row.date.isoformat(), "form": row.form, "periods": str(row.periods)}
+    row = ClassService(db).log_support(
+        viewer.deployment_id, class_id, cohort_id, viewer.user.id, data
+    )
+    return {
+        "id": row.id,
+        "date": row.date.isoformat(),
+        "form": row.form,
+        "periods": str(row.periods),
+    }
 
 
 @router.get("/me/cohorts", summary="The signed-in core trainer's cohorts")
@@ -294,3 +374,46 @@ def my_schedule(viewer: Viewer = ApiAnyone, db: Session = ReadDbSession) -> list
             }
         )
     return out
+
+
+# -- courses and rosters --------------------------------------------------------------------
+
+
+class CourseLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    course_id: int | None
+
+
+@router.get("/courses", summary="LMS courses of this deployment that have launched blend727")
+def list_courses(viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "context_id": c.context_id,
+            "label": c.label,
+            "title": c.title,
+            "has_roster": bool(c.nrps_url),
+        }
+        for c in IdentityRepository(db).courses(viewer.deployment_id)
+    ]
+
+
+@router.put(
+    "/classes/{class_id}/course", summary="Link a class to the LMS course its learners come from"
+)
+def link_course(
+    class_id: int, data: CourseLink, viewer: Viewer = ApiAdmin, db: Session = DbSession
+) -> dict[str, Any]:
+    service = ClassService(db)
+    cls = service.link_course(viewer.deployment_id, class_id, data.course_id)
+    return class_out(service, cls)
+
+
+@router.post(
+    "/classes/{class_id}/roster/sync", summary="Fetch the class list from the LMS (NRPS) now"
+)
+def sync_roster(class_id: int, request: Request, viewer: Viewer = ApiAdmin) -> dict[str, Any]:
+    ctx = get_context(request)
+    result = RosterService(ctx.database, ctx.http).sync(viewer.deployment_id, class_id)
+    return result.as_dict()

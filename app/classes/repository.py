@@ -7,10 +7,10 @@ service: nothing is looked up across tenants.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.classes.models import (
@@ -84,7 +84,9 @@ class ClassRepository:
         makes simultaneous enrolments queue, so the count never passes the capacity."""
         result = self.session.execute(
             update(TrainingClass)
-            .where(TrainingClass.id == class_id, TrainingClass.enrolled_count < TrainingClass.capacity)
+            .where(
+                TrainingClass.id == class_id, TrainingClass.enrolled_count < TrainingClass.capacity
+            )
             .values(enrolled_count=TrainingClass.enrolled_count + 1)
             .returning(TrainingClass.enrolled_count)
         )
@@ -154,7 +156,9 @@ class ClassRepository:
         )
         return [(row[0], row[1]) for row in self.session.execute(stmt).all()]
 
-    def enrolments_of_user(self, deployment_id: int, user_id: int) -> Sequence[tuple[Enrolment, TrainingClass]]:
+    def enrolments_of_user(
+        self, deployment_id: int, user_id: int
+    ) -> Sequence[tuple[Enrolment, TrainingClass]]:
         stmt = (
             select(Enrolment, TrainingClass)
             .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
@@ -198,7 +202,7 @@ class ClassRepository:
             )
             .group_by(Enrolment.cohort_id)
         )
-        return {int(cid): int(n) for cid, n in self.session.execute(stmt).all()}
+        return {int(cid or 0): int(n) for cid, n in self.session.execute(stmt).all()}
 
     def unassigned_count(self, class_id: int) -> int:
         stmt = select(func.count()).where(
@@ -216,7 +220,9 @@ class ClassRepository:
             self.session.delete(cohort)
         self.session.flush()
 
-    def cohorts_of_trainer(self, deployment_id: int, user_id: int) -> Sequence[tuple[Cohort, TrainingClass]]:
+    def cohorts_of_trainer(
+        self, deployment_id: int, user_id: int
+    ) -> Sequence[tuple[Cohort, TrainingClass]]:
         stmt = (
             select(Cohort, TrainingClass)
             .join(TrainingClass, TrainingClass.id == Cohort.class_id)
@@ -242,7 +248,9 @@ class ClassRepository:
             .where(Cohort.class_id == class_id)
             .group_by(SupportLog.cohort_id)
         )
-        return {int(cid): Decimal(str(total or 0)) for cid, total in self.session.execute(stmt).all()}
+        return {
+            int(cid): Decimal(str(total or 0)) for cid, total in self.session.execute(stmt).all()
+        }
 
     def support_logs(self, cohort_id: int) -> Sequence[SupportLog]:
         stmt = (
@@ -266,6 +274,22 @@ class ClassRepository:
             HolidayOverride.deployment_id == deployment_id, HolidayOverride.date == day
         )
         return self.session.scalars(stmt).first()
+
+    def claim_roster_sync(self, class_id: int, now: datetime, stale_after: timedelta) -> bool:
+        """Atomically mark a stale roster as being synced; False if someone else just did."""
+        result = self.session.execute(
+            update(TrainingClass)
+            .where(
+                TrainingClass.id == class_id,
+                or_(
+                    TrainingClass.roster_synced_at.is_(None),
+                    TrainingClass.roster_synced_at < now - stale_after,
+                ),
+            )
+            .values(roster_synced_at=now)
+            .returning(TrainingClass.id)
+        )
+        return result.first() is not None
 
     def touch_roster(self, class_id: int, when: datetime) -> None:
         self.session.execute(

@@ -38,7 +38,7 @@ from app.classes.rules import (
 from app.classes.schemas import ClassCreate, FallbackSet, ShiftCreate, SupportLogCreate, WaveCreate
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
-from app.identity.models import User
+from app.identity.models import Course, User
 from app.schedule.rules import (
     PhasePlan,
     Schedule,
@@ -91,30 +91,6 @@ def stored_schedule(cls: TrainingClass) -> Schedule:
     )
 
 
-def schedule_to_dict(schedule: Schedule) -> dict[str, Any]:
-    return {
-        "self_study_start": schedule.self_study_start.isoformat() if schedule.self_study_start else None,
-        "self_study_end": schedule.self_study_end.isoformat() if schedule.self_study_end else None,
-        "in_person_dates": _iso(schedule.in_person_dates),
-        "follow_up_start": schedule.follow_up_start.isoformat() if schedule.follow_up_start else None,
-        "follow_up_end": schedule.follow_up_end.isoformat() if schedule.follow_up_end else None,
-    }
-
-
-def schedule_from_dict(data: dict[str, Any]) -> Schedule:
-    def d(key: str) -> date | None:
-        value = data.get(key)
-        return date.fromisoformat(value) if value else None
-
-    return Schedule(
-        self_study_start=d("self_study_start"),
-        self_study_end=d("self_study_end"),
-        in_person_dates=_dates(data.get("in_person_dates", [])),
-        follow_up_start=d("follow_up_start"),
-        follow_up_end=d("follow_up_end"),
-    )
-
-
 @dataclass(frozen=True)
 class CohortView:
     cohort: Cohort
@@ -135,7 +111,12 @@ class ClassService:
             raise Conflict(
                 "A wave named %(name)s already exists", params={"name": data.name}, code="duplicate"
             )
-        wave = Wave(deployment_id=deployment_id, name=data.name, year=data.year, description=data.description)
+        wave = Wave(
+            deployment_id=deployment_id,
+            name=data.name,
+            year=data.year,
+            description=data.description,
+        )
         self.repo.add(wave)
         return wave
 
@@ -204,9 +185,17 @@ class ClassService:
             )
         if data.wave_id is not None:
             self.get_wave(deployment_id, data.wave_id)
+        if data.course_id is not None:
+            course = self.session.get(Course, data.course_id)
+            if course is None or course.deployment_id != deployment_id:
+                raise ValidationFailed(
+                    "%(field)s does not name a course of this LMS", params={"field": "course_id"}
+                )
         if self.repo.class_by_code(deployment_id, data.code) is not None:
             raise Conflict(
-                "A class with code %(code)s already exists", params={"code": data.code}, code="duplicate"
+                "A class with code %(code)s already exists",
+                params={"code": data.code},
+                code="duplicate",
             )
         plan = plan_of(version.spec)
         schedule = self._compute(deployment_id, plan, data.start_date, data.in_person_dates)
@@ -237,6 +226,19 @@ class ClassService:
         self._make_sessions(cls, schedule, data.venue, data.room)
         return cls
 
+    def link_course(
+        self, deployment_id: int, class_id: int, course_id: int | None
+    ) -> TrainingClass:
+        cls = self.get_class(deployment_id, class_id)
+        if course_id is not None:
+            course = self.session.get(Course, course_id)
+            if course is None or course.deployment_id != deployment_id:
+                raise ValidationFailed(
+                    "%(field)s does not name a course of this LMS", params={"field": "course_id"}
+                )
+        cls.course_id = course_id
+        return cls
+
     def set_fallback(self, deployment_id: int, class_id: int, data: FallbackSet) -> TrainingClass:
         """Epidemic or disaster: every in-person session moves to the virtual classroom."""
         cls = self.get_class(deployment_id, class_id)
@@ -257,12 +259,16 @@ class ClassService:
         return cls
 
     # -- enrolments ------------------------------------------------------------------------
-    def enrol(self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual") -> Enrolment:
+    def enrol(
+        self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual"
+    ) -> Enrolment:
         """Enrol within the cap, safely under concurrency; idempotent for an active learner."""
         cls = self.get_class(deployment_id, class_id)
         user = self.session.get(User, user_id)
         if user is None or not self._same_tenant_user(deployment_id, user):
-            raise ValidationFailed("%(field)s is not a person of this LMS", params={"field": "user_id"})
+            raise ValidationFailed(
+                "%(field)s is not a person of this LMS", params={"field": "user_id"}
+            )
         existing = self.repo.enrolment(cls.id, user_id)
         if existing is not None and existing.status == EnrolmentStatus.ACTIVE:
             return existing
@@ -272,6 +278,7 @@ class ClassService:
             existing.status = EnrolmentStatus.ACTIVE
             existing.left_at = None
             existing.source = source
+            self.session.flush()
             return existing
         enrolment = Enrolment(
             class_id=cls.id,
@@ -292,6 +299,7 @@ class ClassService:
         enrolment.left_at = utcnow()
         enrolment.cohort_id = None
         self.repo.release_seat(cls.id)
+        self.session.flush()
 
     def _same_tenant_user(self, deployment_id: int, user: User) -> bool:
         from app.platforms.models import Deployment
@@ -301,11 +309,16 @@ class ClassService:
 
     def learner_schedule(self, cls: TrainingClass, enrolment: Enrolment) -> Schedule:
         if enrolment.own_schedule:
-            return schedule_from_dict(enrolment.own_schedule)
+            return Schedule.from_dict(enrolment.own_schedule)
         return stored_schedule(cls)
 
     def shift(
-        self, deployment_id: int, class_id: int, enrolment_id: int, data: ShiftCreate, by_user_id: int
+        self,
+        deployment_id: int,
+        class_id: int,
+        enrolment_id: int,
+        data: ShiftCreate,
+        by_user_id: int,
     ) -> Enrolment:
         cls = self.get_class(deployment_id, class_id)
         enrolment = self.repo.enrolment_by_id(cls.id, enrolment_id)
@@ -320,7 +333,7 @@ class ClassService:
             calendar=calendar,
             plan=plan_of(version.spec),
         )
-        enrolment.own_schedule = schedule_to_dict(shifted)
+        enrolment.own_schedule = shifted.to_dict()
         self.repo.add_shift(
             ScheduleShift(
                 enrolment_id=enrolment.id,
@@ -333,16 +346,21 @@ class ClassService:
         return enrolment
 
     # -- trainers and cohorts --------------------------------------------------------------
-    def add_trainer(self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual") -> None:
+    def add_trainer(
+        self, deployment_id: int, class_id: int, user_id: int, *, source: str = "manual"
+    ) -> None:
         cls = self.get_class(deployment_id, class_id)
         user = self.session.get(User, user_id)
         if user is None or not self._same_tenant_user(deployment_id, user):
-            raise ValidationFailed("%(field)s is not a person of this LMS", params={"field": "user_id"})
+            raise ValidationFailed(
+                "%(field)s is not a person of this LMS", params={"field": "user_id"}
+            )
         link = self.repo.trainer_link(cls.id, user_id)
         if link is None:
             self.repo.add(ClassTrainer(class_id=cls.id, user_id=user_id, source=source))
         else:
             link.active = True
+            self.session.flush()
 
     def split_cohorts(self, deployment_id: int, class_id: int) -> list[Cohort]:
         """(Re)split the active learners into balanced cohorts of at most 50, one per trainer
@@ -368,7 +386,9 @@ class ClassService:
         self.session.flush()
         return cohorts
 
-    def move(self, deployment_id: int, class_id: int, enrolment_id: int, cohort_id: int) -> Enrolment:
+    def move(
+        self, deployment_id: int, class_id: int, enrolment_id: int, cohort_id: int
+    ) -> Enrolment:
         cls = self.get_class(deployment_id, class_id)
         enrolment = self.repo.enrolment_by_id(cls.id, enrolment_id)
         cohort = self.repo.cohort(cls.id, cohort_id)
@@ -381,6 +401,7 @@ class ClassService:
                 "%(name)s already has 50 learners", params={"name": cohort.name}, code="cohort_full"
             )
         enrolment.cohort_id = cohort.id
+        self.session.flush()
         return enrolment
 
     def set_cohort_trainer(
@@ -393,6 +414,7 @@ class ClassService:
         if trainer_user_id is not None:
             self.add_trainer(deployment_id, cls.id, trainer_user_id)
         cohort.trainer_user_id = trainer_user_id
+        self.session.flush()
         return cohort
 
     def cohort_views(self, cls: TrainingClass) -> list[CohortView]:
@@ -410,7 +432,12 @@ class ClassService:
         ]
 
     def log_support(
-        self, deployment_id: int, class_id: int, cohort_id: int, trainer_user_id: int, data: SupportLogCreate
+        self,
+        deployment_id: int,
+        class_id: int,
+        cohort_id: int,
+        trainer_user_id: int,
+        data: SupportLogCreate,
     ) -> SupportLog:
         cls = self.get_class(deployment_id, class_id)
         cohort = self.repo.cohort(cls.id, cohort_id)

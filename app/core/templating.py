@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,28 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Weekday names as message ids (the catalogue gives "Thứ Hai", …); index = date.weekday().
+WEEKDAYS: dict[int, str] = {
+    0: "Monday",
+    1: "Tuesday",
+    2: "Wednesday",
+    3: "Thursday",
+    4: "Friday",
+    5: "Saturday",
+    6: "Sunday",
+}
+
+
+def vndate(value: date | datetime | None) -> str:
+    """dd/mm/yyyy, as Vietnamese documents write dates."""
+    if value is None:
+        return ""
+    return value.strftime("%d/%m/%Y")
+
+
+_env.filters["vndate"] = vndate
+_env.globals["weekday_id"] = lambda d: WEEKDAYS[d.weekday()]
+
 _env.install_gettext_callables(  # type: ignore[attr-defined]
     gettext=lambda s, **kw: s % kw if kw else s,
     ngettext=lambda s, p, n, **kw: (s if n == 1 else p) % ({"num": n} | kw),

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.auth.dependencies import SESSION_COOKIE, DbSession, Viewer, check_csrf, current_viewer
+from app.auth.dependencies import (
+    SESSION_COOKIE,
+    DbSession,
+    Viewer,
+    check_csrf,
+    current_viewer,
+    require_roles,
+)
+from app.classes.repository import ClassRepository
+from app.classes.schemas import SupportLogCreate
+from app.classes.service import ClassService
 from app.core.concurrency import run_read
+from app.core.errors import Forbidden, ValidationFailed
 from app.core.http import delete_cookie
 from app.core.state import get_context
 from app.core.templating import render
-from app.core.time import utcnow
+from app.core.time import local, utcnow
+from app.home.views import learner_classes, trainer_cohorts
 from app.identity.models import Role
 from app.identity.repository import IdentityRepository
 from app.launch.service import session_id_for
@@ -37,7 +50,47 @@ def _home(request: Request) -> Response:
     if not request.cookies.get(SESSION_COOKIE):
         return render(request, "welcome.html", {"demo": ctx.settings.demo})
     viewer = current_viewer(request)
-    return render(request, TEMPLATES[viewer.role], {"viewer": viewer})
+    context: dict[str, object] = {"viewer": viewer}
+    if viewer.role in (Role.TEACHER, Role.TRAINER):
+        today = local(utcnow()).date()
+        with ctx.database.session(readonly=True) as db:
+            if viewer.role == Role.TEACHER:
+                context["classes"] = learner_classes(db, viewer.deployment_id, viewer.user.id, today)
+            else:
+                context["cohorts"] = trainer_cohorts(db, viewer.deployment_id, viewer.user.id)
+        context["today"] = today
+    return render(request, TEMPLATES[viewer.role], context)
+
+
+@router.post("/trainer/cohorts/{cohort_id}/support", include_in_schema=False)
+def log_support(
+    cohort_id: int,
+    request: Request,
+    csrf_token: str = Form(""),
+    day: str = Form(""),
+    form: str = Form(""),
+    periods: str = Form(""),
+    note: str = Form(""),
+    viewer: Viewer = Depends(require_roles(Role.TRAINER, Role.ADMIN)),
+    db: Session = DbSession,
+) -> Response:
+    """A core trainer logs converted periods of support for one of their cohorts."""
+    check_csrf(viewer, csrf_token)
+    repo = ClassRepository(db)
+    found = next(
+        ((c, cls) for c, cls in repo.cohorts_of_trainer(viewer.deployment_id, viewer.user.id) if c.id == cohort_id),
+        None,
+    )
+    if found is None:
+        raise Forbidden(detail="Only the cohort's core trainer logs its support periods.")
+    cohort, cls = found
+    try:
+        data = SupportLogCreate(date=day, form=form, periods=periods, note=note or None)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        field = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "periods"
+        raise ValidationFailed("%(field)s is not valid", params={"field": field}) from exc
+    ClassService(db).log_support(viewer.deployment_id, cls.id, cohort.id, viewer.user.id, data)
+    return RedirectResponse("/#cohort-%d" % cohort.id, status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)

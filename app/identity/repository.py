@@ -5,7 +5,7 @@ Every lookup is scoped by platform or deployment: the keys that keep tenants apa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +115,14 @@ class IdentityRepository:
         """Everything a page needs about its viewer, in one query (no ORM objects)."""
         params = {"session_id": session_id, "now": now}
         return self.session.connection().execute(_VIEWER, params).first()
+
+    def courses(self, deployment_id: int) -> Sequence[Course]:
+        stmt = (
+            select(Course)
+            .where(Course.deployment_id == deployment_id)
+            .order_by(Course.title, Course.id)
+        )
+        return self.session.scalars(stmt).all()
 
     def set_session_locale(self, session_id: str, locale: str) -> None:
         self.session.execute(

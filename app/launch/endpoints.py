@@ -12,6 +12,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
 
 from app.auth.dependencies import SESSION_COOKIE
 from app.core.concurrency import run_read
@@ -20,6 +21,7 @@ from app.core.state import AppContext, get_context
 from app.core.templating import render
 from app.keys.service import KeyService
 from app.launch.service import LaunchOutcome, LaunchService
+from app.rosters.service import RosterService
 from lti.errors import LaunchRefused
 from lti.launch import state_cookie_name, validate_launch
 from lti.login import LoginResult, start_login
@@ -52,6 +54,12 @@ def _login(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) -> 
             secure=ctx.settings.https,
             allow_demo=ctx.settings.demo,
         )
+
+
+def _sync_rosters(ctx: AppContext, outcome: LaunchOutcome) -> None:
+    service = RosterService(ctx.database, ctx.http)
+    for class_id in outcome.stale_rosters:
+        service.sync_if_stale(outcome.deployment_id, class_id)
 
 
 def _launch(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) -> LaunchOutcome:
@@ -97,6 +105,9 @@ async def launch(request: Request) -> Response:
         extra={"role": outcome.role, "message_type": outcome.message_type},
     )
     response = RedirectResponse("/", status_code=303)
+    if outcome.stale_rosters:
+        # After the response: the person does not wait for the LMS's member list.
+        response.background = BackgroundTask(_sync_rosters, ctx, outcome)
     set_cookie(
         response,
         ctx.settings,

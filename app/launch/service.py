@@ -16,6 +16,7 @@ from app.core.i18n import negotiate_locale
 from app.core.time import utcnow
 from app.identity.repository import IdentityRepository
 from app.launch.repository import NonceRepository
+from app.rosters.service import on_launch
 from lti.errors import LaunchRefused
 from lti.launch import ValidatedLaunch
 
@@ -32,6 +33,8 @@ class LaunchOutcome:
     role: str
     locale: str
     message_type: str
+    deployment_id: int = 0
+    stale_rosters: tuple[int, ...] = ()
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -154,10 +157,13 @@ class LaunchService:
                 "revoked_at": None,
             }
         )
+        stale = on_launch(self.session, launch.deployment_pk, course_id, user_id, launch.role.value)
         return LaunchOutcome(
             token=token,
             session_id=session_id,
             role=launch.role.value,
             locale=locale,
             message_type=launch.message_type,
+            deployment_id=launch.deployment_pk,
+            stale_rosters=tuple(stale),
         )

@@ -65,6 +65,15 @@ class PlatformRepository:
         )
         return self.session.scalars(stmt).first()
 
+    def record_for_deployment(self, deployment_pk: int) -> PlatformRecord | None:
+        stmt = (
+            select(*_RECORD_COLUMNS)
+            .join(Deployment, Deployment.platform_id == Platform.id)
+            .where(Deployment.id == deployment_pk)
+        )
+        row = self.session.execute(stmt).first()
+        return PlatformRecord(**row._asdict()) if row else None
+
     def deployment_pk(self, platform_id: int, deployment_id: str) -> int | None:
         params = {"platform_id": platform_id, "deployment_id": deployment_id}
         return self.session.connection().execute(_DEPLOYMENT_PK, params).scalar()

@@ -81,7 +81,9 @@ def vietnam_public_holidays(year: int) -> list[Holiday]:
 
     Lunar holidays are those of the lunar year that starts in the same solar year: Tết is
     always between 21 January and 20 February, so all five Tết days and 10/3 lunar are in
-    ``year``.
+    ``year``. The day next to Quốc khánh is shipped as 1 September; the government decides
+    each year whether it is the 1st or the 3rd, and the Tết days likewise, so these are a
+    default for administrators to correct, not a prediction.
     """
     tet = lunar_to_solar(1, 1, year)
     holidays = [

@@ -7,15 +7,17 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.classes.models import HolidayOverride
 from app.classes.repository import ClassRepository
 from app.core.errors import ValidationFailed
-from app.classes.models import HolidayOverride
 from app.schedule.calendar import Holiday, HolidayCalendar
 
 YEARS_AROUND = 2
 
 
-def calendar_for(session: Session, deployment_id: int, *, around: int | None = None) -> HolidayCalendar:
+def calendar_for(
+    session: Session, deployment_id: int, *, around: int | None = None
+) -> HolidayCalendar:
     """The calendar for a tenant, covering a few years around ``around`` (default: today)."""
     year = around or date.today().year
     overrides = ClassRepository(session).holiday_overrides(deployment_id)
