@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import __version__
 from app.admin.endpoints import router as admin_router
+from app.admin.pages import router as admin_pages_router
 from app.auth.endpoints import router as session_api
 from app.catalogue.endpoints import router as catalogue_api
 from app.classes.endpoints import router as classes_api
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(launch_router)
     app.include_router(home_router)
     app.include_router(admin_router)
+    app.include_router(admin_pages_router)
     app.include_router(session_api)
     app.include_router(catalogue_api)
     app.include_router(classes_api)

@@ -8,9 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.classes.models import ClassSession, Enrolment, TrainingClass
-from app.platforms.models import Platform
-from app.platforms.repository import PlatformRepository
-from tests.lti_platform import INST_ADMIN, INSTRUCTOR, LEARNER, SYS_ADMIN, TestPlatform
+from tests.helpers import module_id, new_class, sign_in
+from tests.lti_platform import INST_ADMIN, INSTRUCTOR, LEARNER, SYS_ADMIN
 
 
 class TestCatalogueIsSeededFromDecision4660:

@@ -35,7 +35,6 @@ from app.classes.models import (
     Level,
     SupportLog,
     TrainingClass,
-    Wave,
 )
 from app.classes.rules import (
     SUPPORT_PERIODS_MIN,
@@ -49,7 +48,7 @@ from app.classes.schemas import ClassCreate, FallbackSet, HolidayCreate, WaveCre
 from app.classes.service import ClassService, periods_of, plan_of, stored_schedule
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.core.i18n import get_translations
-from app.core.templating import render, request_locale
+from app.core.templating import render, request_locale, vndate
 from app.core.time import local, utcnow
 from app.identity.models import Course, Membership, Role, User
 from app.schedule.service import HolidayService, calendar_for
@@ -74,15 +73,6 @@ def N_(message: str) -> str:
     return message
 
 
-WEEKDAYS = (
-    N_("Monday"),
-    N_("Tuesday"),
-    N_("Wednesday"),
-    N_("Thursday"),
-    N_("Friday"),
-    N_("Saturday"),
-    N_("Sunday"),
-)
 TRACK_NAMES = {"gvpt": N_("GVPT (teachers)"), "cbql": N_("CBQL (school managers)")}
 LEVEL_NAMES = {
     "tieu_hoc": N_("Primary school"),
@@ -221,16 +211,11 @@ def _t(request: Request, message: str, params: Mapping[str, Any] | None = None) 
         return text
 
 
-def vn_date(value: date | None) -> str:
-    """Dates as people in Vietnam write them: dd/mm/yyyy."""
-    return value.strftime("%d/%m/%Y") if value else ""
-
-
 def _vn_date_text(value: Any) -> Any:
     """An ISO date in an error's params, shown as dd/mm/yyyy; anything else unchanged."""
     if isinstance(value, str):
         try:
-            return vn_date(date.fromisoformat(value))
+            return vndate(date.fromisoformat(value))
         except ValueError:
             return value
     return value
@@ -250,8 +235,6 @@ def _ctx(request: Request, viewer: Viewer, active: str, **extra: Any) -> dict[st
         "viewer": viewer,
         "active": active,
         "notice": notice,
-        "fdate": vn_date,
-        "weekdays": WEEKDAYS,
         "track_names": TRACK_NAMES,
         "level_names": LEVEL_NAMES,
         "phase_names": PHASE_NAMES,
@@ -316,12 +299,30 @@ def _translated_rules(request: Request, results: Sequence[RuleResult]) -> list[d
     ]
 
 
+def _title_for(version: ModuleVersion, level: str) -> str:
+    """The module's title for a class's level (titles differ by level), else its main one."""
+    titles = version.spec.get("titles") or {}
+    return str(titles.get(level) or version.title_vi)
+
+
 def _failures(results: Sequence[RuleResult]) -> int:
     return sum(1 for r in results if r.status == Status.FAIL)
 
 
 # -- queries the pages need for many rows at once ------------------------------------------
 # (Candidates for ClassRepository/IdentityRepository; see the report.)
+
+
+@dataclass(frozen=True)
+class CatalogueRow:
+    module: Module
+    version: ModuleVersion
+    spec: ModuleSpec
+
+
+def _catalogue(db: Session, deployment_id: int) -> list[CatalogueRow]:
+    """The tenant's modules with their current version (seeded on the first visit)."""
+    return [CatalogueRow(m, v, spec_of(v)) for m, v in CatalogueService(db).modules(deployment_id)]
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,12 @@ def _versions(db: Session, version_ids: set[int]) -> dict[int, ModuleRef]:
         .join(Module, Module.id == ModuleVersion.module_id)
         .where(ModuleVersion.id.in_(version_ids))
     )
-    return {v.id: ModuleRef(m, v) for v, m in db.execute(stmt).tuples()}
+    return {v.id: ModuleRef(m, v) for v, m in db.execute(stmt).all()}
+
+
+def _class_module_title(refs: Mapping[int, ModuleRef], cls: TrainingClass) -> str:
+    ref = refs.get(cls.module_version_id)
+    return _title_for(ref.version, cls.level) if ref else ""
 
 
 def _compliance_many(
@@ -364,7 +370,7 @@ def _compliance_many(
         .where(Enrolment.class_id.in_(ids), Enrolment.status == EnrolmentStatus.ACTIVE)
         .group_by(Enrolment.class_id, Enrolment.cohort_id)
     )
-    for class_id, cohort_id, count in db.execute(counts).tuples():
+    for class_id, cohort_id, count in db.execute(counts).all():
         if cohort_id is None:
             unassigned[class_id] += int(count)
         else:
@@ -375,9 +381,7 @@ def _compliance_many(
         .where(Cohort.class_id.in_(ids))
         .group_by(SupportLog.cohort_id)
     )
-    totals = {
-        int(cid): Decimal(str(total or 0)) for cid, total in db.execute(totals_stmt).tuples()
-    }
+    totals = {int(cid): Decimal(str(total or 0)) for cid, total in db.execute(totals_stmt).all()}
     out: dict[int, list[RuleResult]] = {}
     for cls in classes:
         ref = refs.get(cls.module_version_id)
@@ -414,7 +418,7 @@ def _class_counts(db: Session, deployment_id: int) -> dict[int, int]:
         .where(TrainingClass.deployment_id == deployment_id, TrainingClass.wave_id.is_not(None))
         .group_by(TrainingClass.wave_id)
     )
-    return {int(w): int(n) for w, n in db.execute(stmt).tuples() if w is not None}
+    return {int(w): int(n) for w, n in db.execute(stmt).all() if w is not None}
 
 
 def _people(db: Session, viewer: Viewer) -> list[tuple[User, bool]]:
@@ -437,7 +441,7 @@ def _people(db: Session, viewer: Viewer) -> list[tuple[User, bool]]:
         .order_by(trainer_first, User.name, User.id)
         .limit(MAX_PEOPLE)
     )
-    return [(user, rank == 0) for user, rank in db.execute(stmt).tuples()]
+    return [(user, rank == 0) for user, rank in db.execute(stmt).all()]
 
 
 # -- module catalogue ----------------------------------------------------------------------
@@ -451,10 +455,7 @@ def _modules_page(
     problems: Sequence[Mapping[str, Any]] = (),
     status_code: int = 200,
 ) -> Response:
-    rows = [
-        {"module": m, "version": v, "spec": spec_of(v)}
-        for m, v in CatalogueService(db).list(viewer.deployment_id)
-    ]
+    rows = _catalogue(db, viewer.deployment_id)
     return render(
         request,
         "admin_modules.html",
@@ -485,9 +486,7 @@ def import_modules(
         text = _t(request, message, params)
         problems.append({"file": file, "line": None, "field": None, "message": text})
 
-    uploads = [
-        v for v in form.getlist("files") if isinstance(v, UploadFile) and _upload_name(v)
-    ]
+    uploads = [v for v in form.getlist("files") if isinstance(v, UploadFile) and _upload_name(v)]
     if not uploads:
         problem(None, N_("Choose at least one .toml module file."))
     files: dict[str, str] = {}
@@ -573,7 +572,7 @@ def _parse_module_form(request: Request, current: Mapping[str, Any], form: FormD
     values["pass_threshold"] = _text(form, "pass_threshold")
     values["note"] = _text(form, "note")[:500]
     numbers = sorted({int(m.group(1)) for k in form if (m := _ROW_KEY.fullmatch(k))})
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "n": n,
             "phase": _text(form, f"material-{n}-phase"),
@@ -595,7 +594,9 @@ def _parse_module_form(request: Request, current: Mapping[str, Any], form: FormD
         fail("titles", N_("Give the title for at least one level."))
     spec["titles"] = titles
     spec["levels"] = [lv for lv in LEVELS if lv in titles]
-    spec["unsourced_levels"] = [lv for lv in current.get("unsourced_levels", []) if lv not in titles]
+    spec["unsourced_levels"] = [
+        lv for lv in current.get("unsourced_levels", []) if lv not in titles
+    ]
 
     plan = dict(spec.get("plan") or {})
     for name in _PLAN_FIELDS:
@@ -647,7 +648,8 @@ def _parse_module_form(request: Request, current: Mapping[str, Any], form: FormD
                 # The catalogue's own rules speak English (modules/catalogue.py).
                 errors.setdefault(name, str((err.get("ctx") or {}).get("message", "")))
             else:
-                fail(name, *_pydantic_message(err))
+                message, params = _pydantic_message(err)
+                fail(name, message, **params)
         return edit
     edit.spec = spec
     return edit
@@ -675,7 +677,9 @@ def _module_field(path: tuple[Any, ...], row_of: Sequence[int]) -> str:
             return f"weight_{path[2]}" if len(path) > 2 and path[2] in _WEIGHT_FIELDS else "weights"
         return "pass_threshold"
     if head == "materials" and len(path) > 1 and isinstance(path[1], int) and path[1] < len(row_of):
-        attr = path[2] if len(path) > 2 and path[2] in ("title", "url", "kind", "phase") else "title"
+        attr = (
+            path[2] if len(path) > 2 and path[2] in ("title", "url", "kind", "phase") else "title"
+        )
         return f"material-{row_of[path[1]]}-{attr}"
     return FORM
 
@@ -790,7 +794,9 @@ def _waves_page(
 
 
 @router.get("/waves")
-def waves_page(request: Request, viewer: Viewer = AdminOnly, db: Session = ReadDbSession) -> Response:
+def waves_page(
+    request: Request, viewer: Viewer = AdminOnly, db: Session = ReadDbSession
+) -> Response:
     return _waves_page(request, viewer, db)
 
 
@@ -829,6 +835,7 @@ def wave_compliance(
         {
             "cls": cls,
             "ref": refs.get(cls.module_version_id),
+            "title": _class_module_title(refs, cls),
             "failures": _failures(results[cls.id]),
             "rules": _translated_rules(request, results[cls.id]),
         }
@@ -866,6 +873,7 @@ def classes_page(
         {
             "cls": cls,
             "ref": refs.get(cls.module_version_id),
+            "title": _class_module_title(refs, cls),
             "schedule": stored_schedule(cls),
             "failures": _failures(results[cls.id]),
             "pending": sum(1 for r in results[cls.id] if r.status == Status.PENDING),
@@ -896,15 +904,12 @@ def _new_class_page(
     errors: Mapping[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    modules = [
-        {"module": m, "version": v, "spec": spec_of(v)}
-        for m, v in CatalogueService(db).list(viewer.deployment_id)
-    ]
-    chosen = next((m for m in modules if str(m["module"].id) == form.get("module_id")), None)
+    modules = _catalogue(db, viewer.deployment_id)
+    chosen = next((m for m in modules if str(m.module.id) == form.get("module_id")), None)
     if chosen is not None:
-        slots = chosen["spec"].plan.in_person_days
+        slots = chosen.spec.plan.in_person_days
     else:
-        slots = max([2, *(m["spec"].plan.in_person_days for m in modules)])
+        slots = max([2, *(m.spec.plan.in_person_days for m in modules)])
     dates = list(form.get("in_person_dates") or [])
     slots = max(slots, len(dates))
     dates += [""] * (slots - len(dates))
@@ -1015,7 +1020,11 @@ def _class_page(
     cohort_names = {v.cohort.id: v.cohort.name for v in views}
     enrolments = sorted(
         service.repo.all_enrolments(cls.id),
-        key=lambda eu: (eu[0].status != EnrolmentStatus.ACTIVE, eu[1].school or "", eu[1].name or ""),
+        key=lambda eu: (
+            eu[0].status != EnrolmentStatus.ACTIVE,
+            eu[1].school or "",
+            eu[1].name or "",
+        ),
     )
     trainers = service.repo.trainers(cls.id)
     trainer_ids = {u.id for _, u in trainers}
@@ -1037,6 +1046,7 @@ def _class_page(
             "classes",
             cls=cls,
             version=version,
+            title=_title_for(version, cls.level),
             module=module,
             wave=wave,
             plan=plan_of(version.spec),
@@ -1157,9 +1167,12 @@ def move_learner(
 ) -> Response:
     check_csrf(viewer, _text(form, "csrf_token"))
     enrolment_id = _int(_text(form, "enrolment_id"))
-    cohort_id = _int(_text(form, "cohort_id"))
-    if enrolment_id is None or cohort_id is None:
+    if enrolment_id is None:
         raise NotFound()
+    cohort_id = _int(_text(form, "cohort_id"))
+    if cohort_id is None:
+        errors = {f"move-{enrolment_id}": _t(request, N_("Choose a cohort."))}
+        return _class_refused(request, viewer, db, class_id, errors, 422)
     try:
         ClassService(db).move(viewer.deployment_id, class_id, enrolment_id, cohort_id)
     except Conflict as exc:
