@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import copy
 import re
-from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,25 +25,20 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
 from app.catalogue.models import Module, ModuleVersion
+from app.catalogue.repository import CatalogueRepository
 from app.catalogue.service import CatalogueService, ImportRefused, spec_of
 from app.classes.models import (
-    Cohort,
-    Enrolment,
     EnrolmentStatus,
     Level,
-    SupportLog,
     TrainingClass,
 )
 from app.classes.rules import (
     SUPPORT_PERIODS_MIN,
-    ClassFacts,
-    CohortFacts,
     RuleResult,
     Status,
-    evaluate,
 )
 from app.classes.schemas import ClassCreate, FallbackSet, HolidayCreate, WaveCreate
-from app.classes.service import ClassService, periods_of, plan_of, stored_schedule
+from app.classes.service import ClassService, plan_of, stored_schedule
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.core.i18n import get_translations
 from app.core.templating import render, request_locale, vndate
@@ -333,14 +326,8 @@ class ModuleRef:
 
 def _versions(db: Session, version_ids: set[int]) -> dict[int, ModuleRef]:
     """Module versions by id, with their module, in one query."""
-    if not version_ids:
-        return {}
-    stmt = (
-        select(ModuleVersion, Module)
-        .join(Module, Module.id == ModuleVersion.module_id)
-        .where(ModuleVersion.id.in_(version_ids))
-    )
-    return {v.id: ModuleRef(m, v) for v, m in db.execute(stmt).all()}
+    found = CatalogueRepository(db).versions_with_modules(version_ids)
+    return {vid: ModuleRef(m, v) for vid, (m, v) in found.items()}
 
 
 def _class_module_title(refs: Mapping[int, ModuleRef], cls: TrainingClass) -> str:
@@ -351,65 +338,8 @@ def _class_module_title(refs: Mapping[int, ModuleRef], cls: TrainingClass) -> st
 def _compliance_many(
     db: Session, classes: Sequence[TrainingClass], refs: Mapping[int, ModuleRef], today: date
 ) -> dict[int, list[RuleResult]]:
-    """The rules of many classes with a fixed number of queries (not a few per class).
-
-    Builds the same ``ClassFacts`` as ``ClassService.facts`` for one class.
-    """
-    ids = [c.id for c in classes]
-    if not ids:
-        return {}
-    cohorts: dict[int, list[Cohort]] = defaultdict(list)
-    for cohort in db.scalars(
-        select(Cohort).where(Cohort.class_id.in_(ids)).order_by(Cohort.class_id, Cohort.position)
-    ):
-        cohorts[cohort.class_id].append(cohort)
-    sizes: dict[int, int] = {}
-    unassigned: dict[int, int] = defaultdict(int)
-    counts = (
-        select(Enrolment.class_id, Enrolment.cohort_id, func.count())
-        .where(Enrolment.class_id.in_(ids), Enrolment.status == EnrolmentStatus.ACTIVE)
-        .group_by(Enrolment.class_id, Enrolment.cohort_id)
-    )
-    for class_id, cohort_id, count in db.execute(counts).all():
-        if cohort_id is None:
-            unassigned[class_id] += int(count)
-        else:
-            sizes[cohort_id] = int(count)
-    totals_stmt = (
-        select(SupportLog.cohort_id, func.sum(SupportLog.periods))
-        .join(Cohort, Cohort.id == SupportLog.cohort_id)
-        .where(Cohort.class_id.in_(ids))
-        .group_by(SupportLog.cohort_id)
-    )
-    totals = {int(cid): Decimal(str(total or 0)) for cid, total in db.execute(totals_stmt).all()}
-    out: dict[int, list[RuleResult]] = {}
-    for cls in classes:
-        ref = refs.get(cls.module_version_id)
-        self_study, in_person, follow_up = periods_of(ref.version.spec if ref else {})
-        facts = ClassFacts(
-            class_name=cls.name,
-            programme=cls.programme,
-            capacity=cls.capacity,
-            enrolled=cls.enrolled_count,
-            self_study_periods=self_study,
-            in_person_periods=in_person,
-            follow_up_periods=follow_up,
-            cohorts=tuple(
-                CohortFacts(
-                    name=c.name,
-                    size=sizes.get(c.id, 0),
-                    has_trainer=c.trainer_user_id is not None,
-                    support_periods=totals.get(c.id, Decimal(0)),
-                )
-                for c in cohorts[cls.id]
-            ),
-            unassigned=unassigned[cls.id],
-            ends_on=cls.ends_on,
-            today=today,
-            virtual_fallback=cls.virtual_fallback_url is not None,
-        )
-        out[cls.id] = evaluate(facts)
-    return out
+    """The rules of many classes in a fixed number of queries (see ClassService)."""
+    return ClassService(db).compliance_many(classes, today)
 
 
 def _class_counts(db: Session, deployment_id: int) -> dict[int, int]:
@@ -1028,7 +958,7 @@ def _class_page(
     )
     trainers = service.repo.trainers(cls.id)
     trainer_ids = {u.id for _, u in trainers}
-    results = evaluate(service.facts(cls, _today()))
+    results = service.compliance_many([cls], _today())[cls.id]
     if form is None:
         form = {
             "url": cls.virtual_fallback_url or "",

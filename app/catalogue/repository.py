@@ -38,6 +38,29 @@ class CatalogueRepository:
     def version(self, version_id: int) -> ModuleVersion | None:
         return self.session.get(ModuleVersion, version_id)
 
+    def versions_with_modules(
+        self, version_ids: set[int]
+    ) -> dict[int, tuple[Module, ModuleVersion]]:
+        """Module versions by id, each with its module, in one query."""
+        if not version_ids:
+            return {}
+        stmt = (
+            select(ModuleVersion, Module)
+            .join(Module, Module.id == ModuleVersion.module_id)
+            .where(ModuleVersion.id.in_(version_ids))
+        )
+        return {v.id: (m, v) for v, m in self.session.execute(stmt).all()}
+
+    def module_for_update(self, deployment_id: int, module_id: int) -> Module | None:
+        """The module row, locked until the end of the transaction (PostgreSQL), so two
+        simultaneous edits number their versions one after the other."""
+        stmt = (
+            select(Module)
+            .where(Module.deployment_id == deployment_id, Module.id == module_id)
+            .with_for_update()
+        )
+        return self.session.scalars(stmt).first()
+
     def versions(self, module_id: int) -> Sequence[ModuleVersion]:
         stmt = (
             select(ModuleVersion)

@@ -77,7 +77,11 @@ class CatalogueService:
         note: str | None = None,
     ) -> ModuleVersion:
         """A new version from an edited spec; running classes keep the version they use."""
-        module, current = self.get(deployment_id, module_id)
+        module = self.repo.module_for_update(deployment_id, module_id)
+        if module is None or module.current_version_id is None:
+            raise NotFound()
+        current = self.repo.version(module.current_version_id)
+        assert current is not None
         try:
             spec = ModuleSpec.model_validate(dict(data))
         except ValidationError as exc:

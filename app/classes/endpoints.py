@@ -153,10 +153,11 @@ def wave_compliance(
 ) -> dict[str, Any]:
     service = ClassService(db)
     wave = service.get_wave(viewer.deployment_id, wave_id)
-    today = _today()
+    rows = service.repo.classes(viewer.deployment_id, wave.id)
+    by_class = service.compliance_many(rows, _today())
     classes = []
-    for cls in service.repo.classes(viewer.deployment_id, wave.id):
-        results = service.compliance(viewer.deployment_id, cls.id, today)
+    for cls in rows:
+        results = by_class[cls.id]
         classes.append(
             {
                 "class_id": cls.id,

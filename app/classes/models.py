@@ -21,13 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.classes.rules import CLASS_CAP
 from app.core.db import Base
 from app.core.time import utcnow
 from app.core.types import UTCDateTime
 
-DEFAULT_CLASS_CAP = 150
-COHORT_MAX = 50
-SUPPORT_PERIODS_MIN = 40
+DEFAULT_CLASS_CAP = CLASS_CAP  # the rules' cap is the schema's default
 
 
 class Level(StrEnum):

@@ -240,6 +240,51 @@ class ClassRepository:
         )
         return [(row[0], row[1]) for row in self.session.execute(stmt).all()]
 
+    # -- batched, for lists of classes (a fixed number of queries, not a few per class) --
+    def cohorts_of_classes(self, class_ids: Sequence[int]) -> dict[int, list[Cohort]]:
+        out: dict[int, list[Cohort]] = {cid: [] for cid in class_ids}
+        if class_ids:
+            stmt = (
+                select(Cohort)
+                .where(Cohort.class_id.in_(class_ids))
+                .order_by(Cohort.class_id, Cohort.position)
+            )
+            for cohort in self.session.scalars(stmt):
+                out[cohort.class_id].append(cohort)
+        return out
+
+    def enrolment_counts(self, class_ids: Sequence[int]) -> tuple[dict[int, int], dict[int, int]]:
+        """(active learners per cohort, active learners in no cohort per class)."""
+        per_cohort: dict[int, int] = {}
+        unassigned: dict[int, int] = dict.fromkeys(class_ids, 0)
+        if class_ids:
+            stmt = (
+                select(Enrolment.class_id, Enrolment.cohort_id, func.count())
+                .where(
+                    Enrolment.class_id.in_(class_ids), Enrolment.status == EnrolmentStatus.ACTIVE
+                )
+                .group_by(Enrolment.class_id, Enrolment.cohort_id)
+            )
+            for class_id, cohort_id, count in self.session.execute(stmt).all():
+                if cohort_id is None:
+                    unassigned[int(class_id)] = int(count)
+                else:
+                    per_cohort[int(cohort_id)] = int(count)
+        return per_cohort, unassigned
+
+    def support_totals_of_classes(self, class_ids: Sequence[int]) -> dict[int, Decimal]:
+        if not class_ids:
+            return {}
+        stmt = (
+            select(SupportLog.cohort_id, func.sum(SupportLog.periods))
+            .join(Cohort, Cohort.id == SupportLog.cohort_id)
+            .where(Cohort.class_id.in_(class_ids))
+            .group_by(SupportLog.cohort_id)
+        )
+        return {
+            int(cid): Decimal(str(total or 0)) for cid, total in self.session.execute(stmt).all()
+        }
+
     # -- support periods -------------------------------------------------------------------
     def support_totals(self, class_id: int) -> dict[int, Decimal]:
         stmt = (

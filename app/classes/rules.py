@@ -16,15 +16,15 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from modules.catalogue import PROGRAMMES as CATALOGUE_PROGRAMMES
+
 COHORT_MAX = 50
 CLASS_CAP = 150
 SUPPORT_PERIODS_MIN = Decimal(40)
 
-# Programmes and whether they require in-person time to exceed half of the content.
+# Which programmes demand more than half of the content in person: the catalogue's table.
 PROGRAMMES: dict[str, bool] = {
-    "etep-7-2-7": False,  # ETEP 7-2-7 (district plans): no in-person share rule
-    "hcmc-digital-skills": True,  # HCMC digital-skills plan 2024–2025: > 50% in person
-    "local": False,
+    name: rule.in_person_share_above is not None for name, rule in CATALOGUE_PROGRAMMES.items()
 }
 
 
@@ -251,7 +251,8 @@ def evaluate(facts: ClassFacts) -> list[RuleResult]:
         )
     )
 
-    short = [c for c in facts.cohorts if c.has_trainer and c.support_periods < SUPPORT_PERIODS_MIN]
+    # A cohort without a trainer gets no support at all: it is short too.
+    short = [c for c in facts.cohorts if c.support_periods < SUPPORT_PERIODS_MIN]
     if not short:
         status = Status.PASS
     elif facts.today > facts.ends_on:
@@ -265,7 +266,7 @@ def evaluate(facts: ClassFacts) -> list[RuleResult]:
             rule="Each core trainer logs at least %(min)s converted periods by the end",
             detail="Below %(min)s periods: %(names)s"
             if short
-            else "Every trainer has logged at least %(min)s periods",
+            else "Every cohort's trainer has logged at least %(min)s periods",
             params={
                 "min": int(SUPPORT_PERIODS_MIN),
                 "names": ", ".join(f"{c.name} ({c.support_periods})" for c in short),

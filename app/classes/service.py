@@ -109,7 +109,9 @@ class ClassService:
     def create_wave(self, deployment_id: int, data: WaveCreate) -> Wave:
         if self.repo.wave_by_name(deployment_id, data.name) is not None:
             raise Conflict(
-                "A wave named %(name)s already exists", params={"name": data.name}, code="duplicate"
+                "A wave named %(name)s already exists",
+                params={"name": data.name, "field": "name"},
+                code="duplicate",
             )
         wave = Wave(
             deployment_id=deployment_id,
@@ -181,10 +183,12 @@ class ClassService:
         if levels and data.level.value not in levels:
             raise ValidationFailed(
                 "This module has no title for level %(level)s yet; add it in the catalogue first",
-                params={"level": data.level.value},
+                params={"level": data.level.value, "field": "level"},
             )
-        if data.wave_id is not None:
-            self.get_wave(deployment_id, data.wave_id)
+        if data.wave_id is not None and self.repo.wave(deployment_id, data.wave_id) is None:
+            raise ValidationFailed(
+                "%(field)s does not name a wave of this LMS", params={"field": "wave_id"}
+            )
         if data.course_id is not None:
             course = self.session.get(Course, data.course_id)
             if course is None or course.deployment_id != deployment_id:
@@ -194,7 +198,7 @@ class ClassService:
         if self.repo.class_by_code(deployment_id, data.code) is not None:
             raise Conflict(
                 "A class with code %(code)s already exists",
-                params={"code": data.code},
+                params={"code": data.code, "field": "code"},
                 code="duplicate",
             )
         plan = plan_of(version.spec)
@@ -368,8 +372,10 @@ class ClassService:
         cls = self.get_class(deployment_id, class_id)
         learners = self.repo.active_enrolments(cls.id)
         trainers = [u.id for _, u in self.repo.trainers(cls.id)]
-        plans = plan_cohorts([LearnerRef(e.id, u.school) for e, u in learners], trainers)
         self.repo.delete_cohorts(cls.id)
+        if not learners:
+            return []  # nothing to split: an empty cohort would only fail the rules
+        plans = plan_cohorts([LearnerRef(e.id, u.school) for e, u in learners], trainers)
         by_id = {e.id: e for e, _ in learners}
         cohorts: list[Cohort] = []
         for position, plan in enumerate(plans, start=1):
@@ -464,30 +470,42 @@ class ClassService:
     # -- compliance ------------------------------------------------------------------------
     def compliance(self, deployment_id: int, class_id: int, today: date) -> list[RuleResult]:
         cls = self.get_class(deployment_id, class_id)
-        return evaluate(self.facts(cls, today))
+        return self.compliance_many([cls], today)[cls.id]
 
-    def facts(self, cls: TrainingClass, today: date) -> ClassFacts:
-        self_study, in_person, follow_up = periods_of(self.version_of(cls).spec)
-        views = self.cohort_views(cls)
-        return ClassFacts(
-            class_name=cls.name,
-            programme=cls.programme,
-            capacity=cls.capacity,
-            enrolled=cls.enrolled_count,
-            self_study_periods=self_study,
-            in_person_periods=in_person,
-            follow_up_periods=follow_up,
-            cohorts=tuple(
-                CohortFacts(
-                    name=v.cohort.name,
-                    size=v.size,
-                    has_trainer=v.cohort.trainer_user_id is not None,
-                    support_periods=v.support_periods,
-                )
-                for v in views
-            ),
-            unassigned=self.repo.unassigned_count(cls.id),
-            ends_on=cls.ends_on,
-            today=today,
-            virtual_fallback=cls.virtual_fallback_url is not None,
-        )
+    def compliance_many(
+        self, classes: Sequence[TrainingClass], today: date
+    ) -> dict[int, list[RuleResult]]:
+        """The rules of many classes with a fixed number of queries, whatever their number."""
+        ids = [c.id for c in classes]
+        versions = self.catalogue.versions_with_modules({c.module_version_id for c in classes})
+        cohorts = self.repo.cohorts_of_classes(ids)
+        sizes, unassigned = self.repo.enrolment_counts(ids)
+        totals = self.repo.support_totals_of_classes(ids)
+        out: dict[int, list[RuleResult]] = {}
+        for cls in classes:
+            found = versions.get(cls.module_version_id)
+            self_study, in_person, follow_up = periods_of(found[1].spec if found else {})
+            facts = ClassFacts(
+                class_name=cls.name,
+                programme=cls.programme,
+                capacity=cls.capacity,
+                enrolled=cls.enrolled_count,
+                self_study_periods=self_study,
+                in_person_periods=in_person,
+                follow_up_periods=follow_up,
+                cohorts=tuple(
+                    CohortFacts(
+                        name=c.name,
+                        size=sizes.get(c.id, 0),
+                        has_trainer=c.trainer_user_id is not None,
+                        support_periods=totals.get(c.id, Decimal(0)),
+                    )
+                    for c in cohorts.get(cls.id, [])
+                ),
+                unassigned=unassigned.get(cls.id, 0),
+                ends_on=cls.ends_on,
+                today=today,
+                virtual_fallback=cls.virtual_fallback_url is not None,
+            )
+            out[cls.id] = evaluate(facts)
+        return out

@@ -55,7 +55,9 @@ def _home(request: Request) -> Response:
         today = local(utcnow()).date()
         with ctx.database.session(readonly=True) as db:
             if viewer.role == Role.TEACHER:
-                context["classes"] = learner_classes(db, viewer.deployment_id, viewer.user.id, today)
+                context["classes"] = learner_classes(
+                    db, viewer.deployment_id, viewer.user.id, today
+                )
             else:
                 context["cohorts"] = trainer_cohorts(db, viewer.deployment_id, viewer.user.id)
         context["today"] = today
@@ -78,7 +80,11 @@ def log_support(
     check_csrf(viewer, csrf_token)
     repo = ClassRepository(db)
     found = next(
-        ((c, cls) for c, cls in repo.cohorts_of_trainer(viewer.deployment_id, viewer.user.id) if c.id == cohort_id),
+        (
+            (c, cls)
+            for c, cls in repo.cohorts_of_trainer(viewer.deployment_id, viewer.user.id)
+            if c.id == cohort_id
+        ),
         None,
     )
     if found is None:

@@ -42,7 +42,9 @@ class TrainerCohort:
         return min(100, int(self.support_periods * 100 / self.minimum)) if self.minimum else 100
 
 
-def learner_classes(db: Session, deployment_id: int, user_id: int, today: date) -> list[LearnerClass]:
+def learner_classes(
+    db: Session, deployment_id: int, user_id: int, today: date
+) -> list[LearnerClass]:
     service = ClassService(db)
     out = []
     for enrolment, cls in service.repo.enrolments_of_user(deployment_id, user_id):

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.classes.models import HolidayOverride
 from app.classes.repository import ClassRepository
 from app.core.errors import ValidationFailed
+from app.core.time import local, utcnow
 from app.schedule.calendar import Holiday, HolidayCalendar
 
 YEARS_AROUND = 2
@@ -19,7 +20,7 @@ def calendar_for(
     session: Session, deployment_id: int, *, around: int | None = None
 ) -> HolidayCalendar:
     """The calendar for a tenant, covering a few years around ``around`` (default: today)."""
-    year = around or date.today().year
+    year = around or local(utcnow()).year
     overrides = ClassRepository(session).holiday_overrides(deployment_id)
     extra = [
         Holiday(date=o.date, name_vi=o.name, name_en=o.name, kind="custom")
