@@ -99,3 +99,18 @@ class TestDemoIsOffUnlessAsked:
         )
         assert response.status_code == 400
         assert "unknown_platform" in response.text
+
+
+class TestDemoHasALiveClass:
+    def test_teacher_sees_the_demo_class_and_trainer_the_cohort(self, demo_client: TestClient) -> None:
+        page = _click_through(demo_client, "teacher")
+        assert "Mô đun 4 — THCS — lớp demo" in page
+        assert "/ical/learner/" in page
+        page = _click_through(demo_client, "trainer")
+        assert "Nhóm" in page and "Nguyễn Thị Lan" in page
+
+    def test_admin_sees_the_class_and_its_compliance(self, demo_client: TestClient) -> None:
+        _click_through(demo_client, "admin")
+        classes = demo_client.get("/admin/classes")
+        assert classes.status_code == 200
+        assert "M4-THCS-DEMO" in classes.text

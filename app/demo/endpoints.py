@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from app.core.errors import AppError, NotFound
 from app.core.state import AppContext, get_context
 from app.core.templating import render
+from app.demo.seed import seed_demo
 from app.demo.service import (
     DEMO_CLIENT_ID,
     DEMO_DEPLOYMENT_ID,
@@ -36,7 +37,8 @@ def prepare_demo(ctx: AppContext) -> DemoSigner:
     """
     with _lock:
         with ctx.database.session() as session:
-            _, key = ensure_demo_platform(session, ctx.settings.public_base_url)
+            platform, key = ensure_demo_platform(session, ctx.settings.public_base_url)
+            seed_demo(session, platform)
             signer = DemoSigner(key)
         ctx.key_cache.prime(ctx.settings.public_base_url + "/demo/jwks.json", signer.jwks)
         _signers[id(ctx)] = signer
