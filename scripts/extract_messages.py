@@ -79,7 +79,8 @@ ERROR_CONSTRUCTORS = {
 MESSAGE_ARG = {"LaunchRefused": None, "ScheduleError": 1, "RuleResult": None}
 MESSAGE_FIELDS = ("title", "detail", "advice", "rule", "message")
 
-Found = tuple[str, str, int]  # (message id, path relative to ROOT, line)
+# (message id — a (singular, plural) pair for ngettext —, path relative to ROOT, line)
+Found = tuple[str | tuple[str, str], str, int]
 
 
 def _rel(path: str | Path) -> str:
@@ -93,10 +94,15 @@ def from_babel() -> Iterator[Found]:
     for filename, lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map, options_map, keywords=DEFAULT_KEYWORDS
     ):
-        # ngettext yields (singular, plural); we only use gettext, keep the singular.
-        msgid = message[0] if isinstance(message, tuple) else message
-        if msgid:
-            yield msgid, Path(filename).as_posix(), lineno
+        # ngettext yields (singular, plural): kept as a pair, a plural entry in the catalogue.
+        if isinstance(message, tuple):
+            singular, plural = message[0], message[1] if len(message) > 1 else None
+            if singular and plural:
+                yield (singular, plural), Path(filename).as_posix(), lineno
+            elif singular:
+                yield singular, Path(filename).as_posix(), lineno
+        elif message:
+            yield message, Path(filename).as_posix(), lineno
 
 
 def _all_subclasses(cls: type) -> Iterator[type]:

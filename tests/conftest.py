@@ -184,4 +184,3 @@ def platform_row(platform: TestPlatform, db: Session) -> Platform:
 @pytest.fixture()
 def admin(client: TestClient, platform: TestPlatform) -> dict:
     return sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Lê Quản Trị")
-

@@ -3,8 +3,6 @@ creating a class the way an administrator would."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi.testclient import TestClient
 
 from tests.lti_platform import TestPlatform

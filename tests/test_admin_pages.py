@@ -820,9 +820,6 @@ ADMIN_PARTIALS = ("_admin_nav.html", "_compliance_table.html")
 
 
 class TestVietnameseFirst:
-    @pytest.mark.xfail(
-        reason="until app/locale/vi translates the administrator pages' messages", strict=False
-    )
     def test_no_english_sentence_on_the_pages_of_a_vietnamese_administrator(
         self, client, platform, factories: Factories, platform_row
     ):

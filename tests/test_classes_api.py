@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from app.classes.models import ClassSession, Enrolment, TrainingClass
 from tests.helpers import module_id, new_class, sign_in

@@ -102,7 +102,9 @@ class TestDemoIsOffUnlessAsked:
 
 
 class TestDemoHasALiveClass:
-    def test_teacher_sees_the_demo_class_and_trainer_the_cohort(self, demo_client: TestClient) -> None:
+    def test_teacher_sees_the_demo_class_and_trainer_the_cohort(
+        self, demo_client: TestClient
+    ) -> None:
         page = _click_through(demo_client, "teacher")
         assert "Mô đun 4 — THCS — lớp demo" in page
         assert "/ical/learner/" in page

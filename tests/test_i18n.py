@@ -45,7 +45,13 @@ def extracted() -> Catalog:
 
 @pytest.fixture(scope="module")
 def msgids(extracted: Catalog) -> list[str]:
-    return [m.id for m in extracted if m.id]
+    """Message ids; a plural entry (ngettext) is named by its singular, as gettext keys it."""
+    return [m.id[0] if isinstance(m.id, tuple) else m.id for m in extracted if m.id]
+
+
+def _texts(value: object) -> list[str]:
+    """A msgid or msgstr as a list of strings (plural entries have several)."""
+    return [str(v) for v in value] if isinstance(value, tuple | list) else [str(value)]
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +88,7 @@ def test_every_message_has_a_vietnamese_translation(msgids: list[str], vi_catalo
     for msgid in msgids:
         message = vi_catalog.get(msgid)
         # Fuzzy entries are ignored when the catalogue is compiled: they show English.
-        if message is None or not str(message.string).strip() or message.fuzzy:
+        if message is None or not all(t.strip() for t in _texts(message.string)) or message.fuzzy:
             untranslated.append(msgid)
     assert not untranslated, (
         f"{len(untranslated)} message(s) would show in English to a Vietnamese user; "
@@ -95,24 +101,26 @@ def test_translations_keep_the_placeholders(vi_catalog: Catalog) -> None:
     for message in vi_catalog:
         if not message.id or not message.string:
             continue
-        source = set(PLACEHOLDER.findall(message.id))
-        target = set(PLACEHOLDER.findall(str(message.string)))
-        if source != target:
-            wrong.append((message.id, message.string))
-            continue
-        # And the translation formats with the same parameters the code passes.
-        params = {name: "x" for name in source}
-        try:
-            str(message.string) % params if params else None
-        except (KeyError, ValueError, TypeError) as exc:
-            wrong.append((message.id, f"{message.string!r}: {exc}"))
+        source = set(PLACEHOLDER.findall(_texts(message.id)[-1]))
+        for text in _texts(message.string):
+            target = set(PLACEHOLDER.findall(text))
+            if source != target:
+                wrong.append((message.id, text))
+                continue
+            # And the translation formats with the same parameters the code passes.
+            params = {name: "x" for name in source}
+            try:
+                text % params if params else None
+            except (KeyError, ValueError, TypeError) as exc:
+                wrong.append((message.id, f"{text!r}: {exc}"))
     assert not wrong, f"placeholders differ between msgid and msgstr: {wrong}"
 
 
 def test_catalogue_has_no_stale_entries(msgids: list[str], vi_catalog: Catalog) -> None:
     """A translation whose msgid no longer exists in the code is never shown (often a typo
     or an English text changed without updating the catalogue)."""
-    stale = [m.id for m in vi_catalog if m.id and m.id not in set(msgids)]
+    known = set(msgids)
+    stale = [m.id for m in vi_catalog if m.id and _texts(m.id)[0] not in known]
     assert not stale, f"run pybabel update (see docs); stale entries: {stale}"
 
 
@@ -232,7 +240,8 @@ def _page_context() -> dict[str, object]:
 PAGES = sorted(
     p.name
     for p in TEMPLATE_DIR.glob("*.html")
-    if not p.name.startswith("_") and not p.name.startswith("admin_") or p.name == "admin_lti.html"
+    if (not p.name.startswith("_") and not p.name.startswith("admin_"))
+    or p.name == "admin_lti.html"
 )
 
 

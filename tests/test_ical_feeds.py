@@ -8,8 +8,8 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from app.classes.models import TrainingClass
-from tests.lti_platform import LEARNER
 from tests.helpers import new_class, sign_in
+from tests.lti_platform import LEARNER
 
 
 def events(body: bytes) -> list:

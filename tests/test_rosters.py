@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from app.classes.models import ClassTrainer, Enrolment
 from lti.services import process_token_cache
-from tests.lti_platform import INST_ADMIN, INSTRUCTOR, LEARNER, SYS_ADMIN, TestPlatform
 from tests.helpers import new_class
+from tests.lti_platform import INST_ADMIN, INSTRUCTOR, LEARNER, SYS_ADMIN, TestPlatform
 
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 

@@ -43,7 +43,13 @@ class TestTrainerSeesAndLogsTheirCohort:
         page = client.get("/").text
         assert "Nhóm 1" in page and "Nguyễn Thị Học" in page
         cohort_id = next(c["id"] for c in cohorts if c["trainer_user_id"] == me["user_id"])
-        form = {"csrf_token": me["csrf_token"], "day": "2026-12-03", "form": "in_person", "periods": "7.5", "note": "Buổi sáng"}
+        form = {
+            "csrf_token": me["csrf_token"],
+            "day": "2026-12-03",
+            "form": "in_person",
+            "periods": "7.5",
+            "note": "Buổi sáng",
+        }
         response = client.post(f"/trainer/cohorts/{cohort_id}/support", data=form)
         assert response.status_code == 303
         assert "7.5" in client.get("/").text
@@ -52,9 +58,21 @@ class TestTrainerSeesAndLogsTheirCohort:
         _, cohorts = _setup(client, platform, factories, platform_row)
         me = sign_in(client, platform, [INSTRUCTOR], "cc-1", "Trần Cốt Cán")
         cohort_id = cohorts[0]["id"]
-        base = {"csrf_token": me["csrf_token"], "day": "2026-12-03", "form": "online", "periods": "2"}
-        assert client.post(f"/trainer/cohorts/{cohort_id}/support", data=base | {"csrf_token": "x"}).status_code == 403
+        base = {
+            "csrf_token": me["csrf_token"],
+            "day": "2026-12-03",
+            "form": "online",
+            "periods": "2",
+        }
+        assert (
+            client.post(
+                f"/trainer/cohorts/{cohort_id}/support", data=base | {"csrf_token": "x"}
+            ).status_code
+            == 403
+        )
         bad = client.post(f"/trainer/cohorts/{cohort_id}/support", data=base | {"periods": "0.3"})
         assert bad.status_code == 422
-        assert client.post(f"/trainer/cohorts/{cohort_id + 999}/support", data=base).status_code == 403
+        assert (
+            client.post(f"/trainer/cohorts/{cohort_id + 999}/support", data=base).status_code == 403
+        )
         assert "Đã ghi" not in client.get("/").text
