@@ -137,6 +137,8 @@ class ClassFacts:
     ends_on: date
     today: date
     virtual_fallback: bool = False
+    fallback_reason: str | None = None
+    fallback_decided_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -273,4 +275,21 @@ def evaluate(facts: ClassFacts) -> list[RuleResult]:
             },
         )
     )
+    if facts.virtual_fallback:
+        # Not a breach: the plans allow it in an epidemic or disaster. Shown so that the
+        # in-person share above is read knowing the sessions are held online.
+        results.append(
+            RuleResult(
+                code="virtual_fallback",
+                status=Status.PASS,
+                rule="In an epidemic or disaster the in-person days move to a virtual classroom",
+                detail="In-person sessions held in a virtual classroom since %(date)s: %(reason)s",
+                params={
+                    "date": facts.fallback_decided_on.strftime("%d/%m/%Y")
+                    if facts.fallback_decided_on
+                    else "",
+                    "reason": facts.fallback_reason or "",
+                },
+            )
+        )
     return results

@@ -506,6 +506,8 @@ class ClassService:
                 ends_on=cls.ends_on,
                 today=today,
                 virtual_fallback=cls.virtual_fallback_url is not None,
+                fallback_reason=cls.virtual_fallback_reason,
+                fallback_decided_on=cls.virtual_fallback_decided_on,
             )
             out[cls.id] = evaluate(facts)
         return out

@@ -96,7 +96,7 @@ def log_support(
         field = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "periods"
         raise ValidationFailed("%(field)s is not valid", params={"field": field}) from exc
     ClassService(db).log_support(viewer.deployment_id, cls.id, cohort.id, viewer.user.id, data)
-    return RedirectResponse("/#cohort-%d" % cohort.id, status_code=303)
+    return RedirectResponse(f"/#cohort-{cohort.id}", status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)
