@@ -95,14 +95,25 @@ def csrf_token_for(secret: str, session_id: str) -> str:
 
 
 def current_viewer(request: Request) -> Viewer:
-    """Resolve the session cookie to a viewer with one read-only query, or raise 401."""
+    """Dependency: the signed-in viewer, or 401."""
+    return resolve_viewer(request)
+
+
+def resolve_viewer(request: Request, db: Session | None = None) -> Viewer:
+    """Resolve the session cookie to a viewer with one read-only query, or raise 401.
+
+    Pass ``db`` to reuse a session the page opens anyway (one transaction, not two).
+    """
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 128:
         raise Unauthenticated()
     ctx: AppContext = get_context(request)
     session_id = session_id_for(token)
-    with ctx.database.session(readonly=True) as db:
+    if db is not None:
         row = IdentityRepository(db).viewer_row(session_id, utcnow())
+    else:
+        with ctx.database.session(readonly=True) as own:
+            row = IdentityRepository(own).viewer_row(session_id, utcnow())
     if row is None:
         raise Unauthenticated()
     if row.disabled_at is not None or row.platform_status != PlatformStatus.ACTIVE:

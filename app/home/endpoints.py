@@ -14,6 +14,7 @@ from app.auth.dependencies import (
     check_csrf,
     current_viewer,
     require_roles,
+    resolve_viewer,
 )
 from app.classes.repository import ClassRepository
 from app.classes.schemas import SupportLogCreate
@@ -49,18 +50,18 @@ def _home(request: Request) -> Response:
     ctx = get_context(request)
     if not request.cookies.get(SESSION_COOKIE):
         return render(request, "welcome.html", {"demo": ctx.settings.demo})
-    viewer = current_viewer(request)
-    context: dict[str, object] = {"viewer": viewer}
-    if viewer.role in (Role.TEACHER, Role.TRAINER):
-        today = local(utcnow()).date()
-        with ctx.database.session(readonly=True) as db:
+    with ctx.database.session(readonly=True) as db:  # one transaction for the whole page
+        viewer = resolve_viewer(request, db)
+        context: dict[str, object] = {"viewer": viewer}
+        if viewer.role in (Role.TEACHER, Role.TRAINER):
+            today = local(utcnow()).date()
+            context["today"] = today
             if viewer.role == Role.TEACHER:
                 context["classes"] = learner_classes(
                     db, viewer.deployment_id, viewer.user.id, today
                 )
             else:
                 context["cohorts"] = trainer_cohorts(db, viewer.deployment_id, viewer.user.id)
-        context["today"] = today
     return render(request, TEMPLATES[viewer.role], context)
 
 
