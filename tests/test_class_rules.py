@@ -175,9 +175,12 @@ class TestComplianceRules:
 
     def test_fallback_is_reported_with_its_date_and_reason(self):
         results = evaluate(
-            facts(virtual_fallback=True, fallback_reason="Bão số 9", fallback_decided_on=date(2026, 11, 30))
+            facts(
+                virtual_fallback=True,
+                fallback_reason="Bão số 9",
+                fallback_decided_on=date(2026, 11, 30),
+            )
         )
         info = next(r for r in results if r.code == "virtual_fallback")
         assert info.status == Status.PASS
         assert info.params == {"date": "30/11/2026", "reason": "Bão số 9"}
-
