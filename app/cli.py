@@ -141,6 +141,44 @@ def demo(
     _run_server(host, port, 1)
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Send what is due once, then exit.")] = False,
+    batch: Annotated[int, typer.Option(help="Scores claimed per round.")] = 50,
+) -> None:
+    """Send queued scores to the LMS until stopped (any number may run on PostgreSQL)."""
+    import signal
+    import time
+
+    from app.passback.service import OutboxWorker
+    from lti.http import build_session
+
+    settings = _settings()
+    _prepare(settings)
+    db = _database(settings)
+    sender = OutboxWorker(db, build_session(settings.http_timeout_seconds), batch=batch)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    typer.echo(f"blend727 worker {sender.worker_id}: sending queued scores")
+    while not stopping:
+        result = sender.run_once()
+        if result.claimed:
+            typer.echo(
+                f"sent {result.sent}, retrying {result.retried}, failed {result.failed}, "
+                f"dead {result.dead}"
+            )
+        if once:
+            break
+        if result.claimed < batch:
+            time.sleep(settings.worker_poll_seconds)
+
+
 @platform_app.command("add")
 def platform_add(
     issuer: Annotated[

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     )
     max_launch_body_bytes: int = Field(default=64 * 1024, ge=4096)
     log_level: str = Field(default="INFO")
+    inprocess_worker: bool = Field(
+        default=True,
+        description="Send queued scores from inside `blend727 serve` (small installations); "
+        "run `blend727 worker` processes instead when this is off.",
+    )
+    worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
 
     @property
     def https(self) -> bool:

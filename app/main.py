@@ -62,6 +62,21 @@ async def _purge_forever(ctx: AppContext) -> None:
             log.exception("housekeeping failed")
 
 
+async def _send_scores_forever(ctx: AppContext) -> None:
+    """The in-process outbox worker of `blend727 serve` (off with BLEND727_INPROCESS_WORKER=0)."""
+    from app.passback.service import OutboxWorker
+
+    sender = OutboxWorker(ctx.database, ctx.http)
+    while True:
+        try:
+            result = await run_in_threadpool(sender.run_once)
+        except Exception:
+            log.exception("sending scores failed; trying again shortly")
+            result = None
+        if result is None or result.claimed < sender.batch:
+            await asyncio.sleep(ctx.settings.worker_poll_seconds)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
@@ -71,11 +86,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.demo.endpoints import prepare_demo
 
         await run_in_threadpool(prepare_demo, ctx)
-    task = asyncio.create_task(_purge_forever(ctx))
+    tasks = [asyncio.create_task(_purge_forever(ctx))]
+    if ctx.settings.inprocess_worker:
+        tasks.append(asyncio.create_task(_send_scores_forever(ctx)))
     try:
         yield
     finally:
-        task.cancel()
+        for task in tasks:
+            task.cancel()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

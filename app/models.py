@@ -17,6 +17,7 @@ from app.demo.models import DemoPlatformKey
 from app.identity.models import Course, Membership, ResourceLink, User, WebSession
 from app.keys.models import ToolKey, ToolSecret
 from app.launch.models import UsedNonce
+from app.passback.models import ScoreOutbox
 from app.platforms.models import Deployment, Platform
 
 metadata = Base.metadata
@@ -36,6 +37,7 @@ __all__ = [
     "Platform",
     "ResourceLink",
     "ScheduleShift",
+    "ScoreOutbox",
     "SupportLog",
     "ToolKey",
     "ToolSecret",

@@ -505,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         register(database, platform)
         settings = Settings(
+            inprocess_worker=False,
             database_url="sqlite://",  # unused: the app is given the database object
             base_url=TOOL_BASE_URL,
             secret_key=SECRET_KEY,

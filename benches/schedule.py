@@ -12,8 +12,9 @@ request-sized piece of work:
 
 1. a wave, then every class through ``create_class`` (pydantic ``ClassCreate`` included, as
    a route parses it), one commit per class. The in-person days are pairs of consecutive
-   working days spread over the first term of 2026–2027; modules 4, 5 and 9 and the
-   primary/lower-secondary levels alternate;
+   working days spread over the first term of 2026–2027; modules 4, 5 and 9 take turns,
+   and a class has the level of its schools (primary or lower secondary: the shipped
+   modules have no upper-secondary titles);
 2. per class, one unit of work: ``enrol`` each of its learners one by one (within the cap of
    150), then ``add_trainer`` for its core trainers, one commit;
 3. per class, one unit of work: ``split_cohorts``, one commit.
@@ -25,8 +26,9 @@ from the first database before the clock starts, so both sides write identical d
 
 Default database: a fresh temporary SQLite file migrated with Alembic (one for ours, one for
 the peer); ``--database-url postgresql+psycopg://…`` uses two throwaway schemas, dropped at
-the end. The results are checked at the end (class cap, cohort size, each learner enrolled
-exactly once, everyone in a cohort) and the bench exits 1 if a check fails.
+the end, and ANALYZEs the set-up's tables as autovacuum would in service. The results are
+checked at the end (class cap, cohort size, each learner enrolled exactly once, everyone in a
+cohort) and the bench exits 1 if a check fails.
 
 ``--profile`` runs cProfile over the service path of a few classes instead (``--profile-
 classes``, 20 by default) and prints the top functions and the SQL each operation issues.
@@ -70,6 +72,7 @@ from app.classes.models import (  # noqa: E402
     Cohort,
     Enrolment,
     EnrolmentStatus,
+    Level,
     TrainingClass,
     Wave,
 )
@@ -92,12 +95,13 @@ LEARNERS_PER_SCHOOL = 100_000 / 1_400
 DISTRICTS = 30
 PROFILE_CLASSES = 20
 
-FAMILY = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng")
-FAMILY += ("Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý")
-MIDDLE = ("Văn", "Thị", "Hữu", "Minh", "Ngọc", "Thu", "Đức", "Thanh", "Quốc", "Kim")
-GIVEN = ("An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan")
-GIVEN += ("Linh", "Mai", "Nam", "Nga", "Phong", "Phương", "Quân", "Sơn", "Tâm", "Thảo")
-GIVEN += ("Trang", "Tuấn", "Vy", "Yến")
+# Plain tuples one line each, so the formatter keeps them short.
+FAMILY: tuple[str, ...] = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ")
+FAMILY += ("Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý")
+MIDDLE: tuple[str, ...] = ("Văn", "Thị", "Hữu", "Minh", "Ngọc", "Thu", "Đức", "Thanh", "Quốc")
+GIVEN: tuple[str, ...] = ("An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hạnh", "Hoa")
+GIVEN += ("Hùng", "Lan", "Linh", "Mai", "Nam", "Nga", "Phong", "Phương", "Quân", "Sơn")
+GIVEN += ("Tâm", "Thảo", "Trang", "Tuấn", "Vy", "Yến")
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -196,15 +200,15 @@ def fresh_database(url: str | None, label: str) -> Iterator[tuple[Database, str]
     admin = create_engine(url)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine: Engine | None = None
+    pg_engine: Engine | None = None
     try:
-        engine = build_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-        with engine.begin() as conn:
+        pg_engine = build_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        with pg_engine.begin() as conn:
             upgrade_connection(conn)
-        yield Database(engine), f"{url} (schema {schema})"
+        yield Database(pg_engine), f"{url} (schema {schema})"
     finally:
-        if engine is not None:
-            engine.dispose()
+        if pg_engine is not None:
+            pg_engine.dispose()
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
@@ -395,7 +399,7 @@ class Clock:
 
 
 @contextmanager
-def unit_of_work(database: Database, clock: Clock, phase: str) -> Iterator[Session]:
+def unit_of_work(database: Database, clock: Clock, step: str) -> Iterator[Session]:
     """``Database.session()`` with its COMMIT timed: the same sessionmaker and the same
     commit-on-success, roll-back-on-error boundary as a request."""
     session = database.sessionmaker()
@@ -403,7 +407,7 @@ def unit_of_work(database: Database, clock: Clock, phase: str) -> Iterator[Sessi
         yield session
         t0 = time.perf_counter()
         session.commit()
-        clock.commit[phase] += time.perf_counter() - t0
+        clock.commit[step] += time.perf_counter() - t0
     except BaseException:
         session.rollback()
         raise
@@ -448,7 +452,7 @@ def create_classes(
                 code=plan.code,
                 name=plan.name,
                 module_id=world.module_ids[plan.module_key],
-                level=plan.level,
+                level=Level(plan.level),
                 wave_id=wave_id,
                 in_person_dates=list(plan.in_person),
                 venue="Trung tâm bồi dưỡng (bench)",
@@ -805,7 +809,7 @@ def profile(database: Database, world: World, plans: list[ClassPlan]) -> None:
                 code=plan.code,
                 name=plan.name,
                 module_id=world.module_ids[plan.module_key],
-                level=plan.level,
+                level=Level(plan.level),
                 wave_id=wave_id,
                 in_person_dates=list(plan.in_person),
             )
@@ -880,7 +884,6 @@ def profile(database: Database, world: World, plans: list[ClassPlan]) -> None:
             "enrol": sum(len(p.learner_ids) for p in censused),
             "add_trainer": sum(len(p.trainer_ids) for p in censused),
             "split_cohorts": len(censused),
-            "commit": 3 * len(censused),
         }
     )
 

@@ -123,6 +123,7 @@ def db(database: Database) -> Iterator[Session]:
 @pytest.fixture()
 def settings() -> Settings:
     return Settings(
+        inprocess_worker=False,
         database_url="sqlite://",  # unused: the app gets the test database object
         base_url=TOOL_BASE_URL,
         secret_key="test-secret-" + "x" * 32,

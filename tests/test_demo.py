@@ -18,7 +18,13 @@ BASE = "http://127.0.0.1:8727"
 
 @pytest.fixture()
 def demo_client(database: Database) -> Iterator[TestClient]:
-    settings = Settings(database_url="sqlite://", base_url=BASE, secret_key="s" * 40, demo=True)
+    settings = Settings(
+        inprocess_worker=False,
+        database_url="sqlite://",
+        base_url=BASE,
+        secret_key="s" * 40,
+        demo=True,
+    )
     with TestClient(create_app(settings, database), base_url=BASE, follow_redirects=False) as c:
         yield c
 

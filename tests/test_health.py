@@ -17,7 +17,7 @@ class TestHealth:
 
     def test_unhealthy_when_database_does_not_answer(self) -> None:
         dead = Database.from_url("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
-        settings = Settings(database_url="sqlite://", secret_key="k" * 40)
+        settings = Settings(inprocess_worker=False, database_url="sqlite://", secret_key="k" * 40)
         with TestClient(create_app(settings, dead)) as client:
             response = client.get("/healthz")
         assert response.status_code == 503

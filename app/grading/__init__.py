@@ -1,0 +1,1 @@
+"""Module results: component scores, Circular 19 classification, overrides and AGS mapping."""
