@@ -104,3 +104,39 @@ class TestClassCapUnderConcurrency:
                 )
                 == 150
             )
+
+    def test_two_simultaneous_rosters_fill_exactly_the_cap(self, committed):
+        """Two bulk enrolments (e.g. two roster syncs) racing for the same 150 seats."""
+        database, deployment_pk, class_id, user_ids = committed
+        results: list[tuple[list[int], list[int]]] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(2)
+
+        def enrol_many(ids: list[int]) -> None:
+            barrier.wait()
+            with database.session() as s:
+                outcome = ClassService(s).enrol_many(deployment_pk, class_id, ids, source="test")
+            with lock:
+                results.append(outcome)
+
+        halves = [user_ids[:100], user_ids[100:]]
+        threads = [threading.Thread(target=enrol_many, args=(h,)) for h in halves]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sum(len(enrolled) for enrolled, _ in results) == 150
+        assert sum(len(refused) for _, refused in results) == 50
+        with database.session() as s:
+            assert (
+                s.scalar(select(TrainingClass.enrolled_count).where(TrainingClass.id == class_id))
+                == 150
+            )
+            assert (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Enrolment)
+                    .where(Enrolment.class_id == class_id)
+                )
+                == 150
+            )

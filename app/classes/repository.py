@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.classes.models import (
@@ -91,6 +91,41 @@ class ClassRepository:
             .returning(TrainingClass.enrolled_count)
         )
         return result.first() is not None
+
+    def take_seats_up_to(self, class_id: int, wanted: int) -> int:
+        """Take as many of ``wanted`` seats as are free, atomically (the class row is locked
+        on PostgreSQL; SQLite's write lock serialises); returns how many were taken."""
+        row = self.session.execute(
+            select(TrainingClass.enrolled_count, TrainingClass.capacity)
+            .where(TrainingClass.id == class_id)
+            .with_for_update()
+        ).one()
+        taken = max(0, min(wanted, int(row.capacity) - int(row.enrolled_count)))
+        if taken:
+            self.session.execute(
+                update(TrainingClass)
+                .where(TrainingClass.id == class_id)
+                .values(enrolled_count=TrainingClass.enrolled_count + taken)
+            )
+        return taken
+
+    def enrolments_for_users(self, class_id: int, user_ids: Sequence[int]) -> dict[int, Enrolment]:
+        if not user_ids:
+            return {}
+        stmt = select(Enrolment).where(
+            Enrolment.class_id == class_id, Enrolment.user_id.in_(user_ids)
+        )
+        return {e.user_id: e for e in self.session.scalars(stmt)}
+
+    def tenant_user_ids(self, platform_id: int, user_ids: Sequence[int]) -> set[int]:
+        if not user_ids:
+            return set()
+        stmt = select(User.id).where(User.platform_id == platform_id, User.id.in_(user_ids))
+        return set(self.session.scalars(stmt))
+
+    def insert_enrolments(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.session.execute(insert(Enrolment), list(rows))
 
     def release_seat(self, class_id: int) -> None:
         self.session.execute(

@@ -293,6 +293,58 @@ class ClassService:
         self.repo.add(enrolment)
         return enrolment
 
+    def enrol_many(
+        self, deployment_id: int, class_id: int, user_ids: Sequence[int], *, source: str
+    ) -> tuple[list[int], list[int]]:
+        """Enrol many at once (a roster, an import): a fixed number of statements whatever the
+        number of people. Seats are filled in the order given; who does not fit is returned
+        as refused. Returns (enrolled now, refused because the class is full); people
+        already enrolled are in neither list."""
+        cls = self.get_class(deployment_id, class_id)
+        wanted = list(dict.fromkeys(user_ids))
+        platform_id = self._platform_id(deployment_id)
+        known = self.repo.tenant_user_ids(platform_id, wanted)
+        if len(known) != len(wanted):
+            raise ValidationFailed(
+                "%(field)s is not a person of this LMS", params={"field": "user_id"}
+            )
+        existing = self.repo.enrolments_for_users(cls.id, wanted)
+        to_seat = [
+            u for u in wanted if u not in existing or existing[u].status != EnrolmentStatus.ACTIVE
+        ]
+        taken = self.repo.take_seats_up_to(cls.id, len(to_seat))
+        seated, refused = to_seat[:taken], to_seat[taken:]
+        now = utcnow()
+        new_rows: list[dict[str, object]] = []
+        for user_id in seated:
+            row = existing.get(user_id)
+            if row is not None:
+                row.status, row.left_at, row.source = EnrolmentStatus.ACTIVE, None, source
+            else:
+                new_rows.append(
+                    {
+                        "class_id": cls.id,
+                        "user_id": user_id,
+                        "cohort_id": None,
+                        "status": EnrolmentStatus.ACTIVE.value,
+                        "source": source,
+                        "enrolled_at": now,
+                        "left_at": None,
+                        "own_schedule": None,
+                        "ical_token": secrets.token_urlsafe(24),
+                    }
+                )
+        self.repo.insert_enrolments(new_rows)
+        self.session.flush()
+        return seated, refused
+
+    def _platform_id(self, deployment_id: int) -> int:
+        from app.platforms.models import Deployment
+
+        deployment = self.session.get(Deployment, deployment_id)
+        assert deployment is not None
+        return deployment.platform_id
+
     def leave(self, deployment_id: int, class_id: int, user_id: int) -> None:
         """Mark a learner as gone; the record and its history stay."""
         cls = self.get_class(deployment_id, class_id)

@@ -308,7 +308,9 @@ class Weights:
             if not value.is_finite() or value < 0:
                 raise GradeError("weights_negative", name, value=value)
             object.__setattr__(self, name, value)
-        if abs(self.total - 1) > WEIGHT_TOLERANCE:
+        with localcontext(_CONTEXT):
+            off = abs(self.total - 1) > WEIGHT_TOLERANCE
+        if off:
             raise GradeError("weights_sum", "weights", total=self.total)
 
     @property

@@ -141,7 +141,7 @@ def apply_roster(
     identity = IdentityRepository(db)
     repo = ClassRepository(db)
     result = SyncResult(members=len(members))
-    present_learners: set[int] = set()
+    present_learners: list[int] = []
     now = utcnow()
     for member in members:
         values: dict[str, Any] = {
@@ -158,30 +158,33 @@ def apply_roster(
         role = map_roles(member.roles)
         active = member.status == "Active"
         if role == Role.TEACHER:
-            if not active:
-                if repo.enrolment(class_id, user_id) is not None:
-                    service.leave(deployment_id, class_id, user_id)
-                    result.left += 1
-                continue
-            present_learners.add(user_id)
-            existing = repo.enrolment(class_id, user_id)
-            if existing is not None and existing.status == EnrolmentStatus.ACTIVE:
-                result.already += 1
-                continue
-            try:
-                with db.begin_nested():
-                    service.enrol(deployment_id, class_id, user_id, source="nrps")
-                result.enrolled += 1
-            except ClassFull:
-                result.refused_full += 1
+            if active:
+                present_learners.append(user_id)
+            elif (
+                row := repo.enrolment(class_id, user_id)
+            ) is not None and row.status == EnrolmentStatus.ACTIVE:
+                service.leave(deployment_id, class_id, user_id)
+                result.left += 1
         elif role == Role.TRAINER and active:
             service.add_trainer(deployment_id, class_id, user_id, source="nrps")
             result.trainers += 1
         else:
             result.ignored += 1
+    # One bulk enrolment for the whole roster (a fixed number of statements).
+    already = {
+        u
+        for u, e in repo.enrolments_for_users(class_id, present_learners).items()
+        if e.status == EnrolmentStatus.ACTIVE
+    }
+    result.already = len(already)
+    enrolled, refused = service.enrol_many(
+        deployment_id, class_id, [u for u in present_learners if u not in already], source="nrps"
+    )
+    result.enrolled, result.refused_full = len(enrolled), len(refused)
+    present = set(present_learners)
     # Learners who came from the roster and are no longer in it have left the course.
     for enrolment, _user in repo.active_enrolments(class_id):
-        if enrolment.source == "nrps" and enrolment.user_id not in present_learners:
+        if enrolment.source == "nrps" and enrolment.user_id not in present:
             service.leave(deployment_id, class_id, enrolment.user_id)
             result.left += 1
     repo.touch_roster(class_id, now)
