@@ -57,7 +57,11 @@ ERROR_MODULES = (
     "app.schedule.rules",
 )
 # Module-level tables of English message ids: (module, attribute).
-MESSAGE_TABLES = (("app.schedule.ics", "MESSAGES"), ("app.core.templating", "WEEKDAYS"))
+MESSAGE_TABLES = (
+    ("app.schedule.ics", "MESSAGES"),
+    ("app.core.templating", "WEEKDAYS"),
+    ("app.grading.rules", "MESSAGES"),
+)
 # Constructors whose literal arguments are message ids.
 ERROR_CONSTRUCTORS = {
     "AppError",
