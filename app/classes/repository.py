@@ -255,6 +255,15 @@ class ClassRepository:
             self.session.delete(cohort)
         self.session.flush()
 
+    def assign_cohort(self, enrolment_ids: Sequence[int], cohort_id: int) -> None:
+        if enrolment_ids:
+            self.session.execute(
+                update(Enrolment)
+                .where(Enrolment.id.in_(enrolment_ids))
+                .values(cohort_id=cohort_id)
+                .execution_options(synchronize_session=False)
+            )
+
     def cohorts_of_trainer(
         self, deployment_id: int, user_id: int
     ) -> Sequence[tuple[Cohort, TrainingClass]]:

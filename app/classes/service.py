@@ -428,7 +428,6 @@ class ClassService:
         if not learners:
             return []  # nothing to split: an empty cohort would only fail the rules
         plans = plan_cohorts([LearnerRef(e.id, u.school) for e, u in learners], trainers)
-        by_id = {e.id: e for e, _ in learners}
         cohorts: list[Cohort] = []
         for position, plan in enumerate(plans, start=1):
             cohort = Cohort(
@@ -438,10 +437,11 @@ class ClassService:
                 trainer_user_id=plan.trainer_id,
             )
             self.repo.add(cohort)
-            for enrolment_id in plan.learner_ids:
-                by_id[enrolment_id].cohort_id = cohort.id
+            # One UPDATE per cohort rather than one per learner.
+            self.repo.assign_cohort(list(plan.learner_ids), cohort.id)
             cohorts.append(cohort)
-        self.session.flush()
+        for enrolment, _ in learners:
+            self.session.expire(enrolment, ["cohort_id"])
         return cohorts
 
     def move(
