@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import random
 import secrets
 import threading
 import time
@@ -17,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
@@ -36,6 +39,16 @@ NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.r
 MEMBERSHIP_CONTAINER = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 MAX_REQUEST_BYTES = 1024 * 1024
+
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+AGS_LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+AGS_LINEITEM_READONLY_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
+AGS_RESULT_READONLY_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/result.readonly"
+AGS_SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM_MEDIA = "application/vnd.ims.lis.v2.lineitem+json"
+LINEITEM_CONTAINER_MEDIA = "application/vnd.ims.lis.v2.lineitemcontainer+json"
+SCORE_MEDIA = "application/vnd.ims.lis.v1.score+json"
+RESULT_CONTAINER_MEDIA = "application/vnd.ims.lis.v2.resultcontainer+json"
 
 # path -> handler returning (status, body, content type)
 _ROUTES: dict[str, Callable[[], tuple[int, bytes, str]]] = {}
@@ -62,6 +75,7 @@ class PlatformResponse:
     body: bytes
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None  # the status line's phrase (Moodle's services put messages there)
 
 
 # (method, path) -> handler given the request; consulted when ``_ROUTES`` has no match
@@ -111,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(route(request))
 
     def _send(self, response: PlatformResponse) -> None:
-        self.send_response(response.status)
+        self.send_response(response.status, response.reason)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         for name, value in response.headers.items():
@@ -208,6 +222,32 @@ class TestPlatform:
     _seen_jti: set[str] = field(default_factory=set, repr=False)
     _revoked_once: bool = field(default=False, repr=False)
     _service_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # -- AGS 2.0 as Moodle 5.1 serves it (mod/lti/service/gradebookservices); ``enable_ags``
+    # 0 "Do not use this service" | 1 "Use this service for grade sync only"
+    # | 2 "Use this service for grade sync and column management"
+    ags_grade_sync: int = 2
+    ags_type_id: int = 3  # every service URL carries ?type_id=N, as Moodle's do
+    ags_course_id: str = "2"
+    ags_resource_links: set[str] = field(default_factory=lambda: {"rl-1"})  # the tool's links
+    gradable_users: set[str] | None = None  # users with a gradebook role; None: everyone
+    line_items: dict[int, dict[str, Any]] = field(default_factory=dict)
+    ags_grades: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    ags_requests: list[dict[str, Any]] = field(default_factory=list)  # every AGS request
+    scores_received: list[dict[str, Any]] = field(default_factory=list)  # every score POST
+    ags_create_refusal: int | None = None  # answer line item POSTs with this status (403)
+    ags_reason_phrases: bool = True  # False: bare status lines (HTTP/2 has no reason phrase)
+    ags_filters: bool = True  # False: the container ignores tag/resource_id (some LMSs do)
+    # fault modes (``fail_randomly``, ``go_down``, ``throttle``)
+    ags_error_rate: float = 0.0
+    ags_fail_after_processing: bool = False  # the 500 comes after the score was stored
+    ags_down_for: int = 0  # the next N AGS requests get ``ags_down_status``
+    ags_down_status: int = 503
+    ags_down_retry_after: str | None = None
+    ags_throttle_for: int = 0  # the next N AGS requests get 429
+    ags_retry_after: str = "30"
+    _ags_rng: random.Random = field(default_factory=lambda: random.Random(727), repr=False)
+    _ags_next_item: int = field(default=5, repr=False)
+    _ags_routes: bool = field(default=False, repr=False)
 
     @classmethod
     def create(cls, server_base: str, *, issuer: str, client_id: str) -> TestPlatform:
@@ -415,6 +455,457 @@ class TestPlatform:
             )
         )
 
+    # -- AGS 2.0, like Moodle 5.1 ----------------------------------------------------------
+    def enable_ags(self, grade_sync: int = 2) -> None:
+        """Turn the tool's "IMS LTI Assignment and Grade Services" setting to ``grade_sync``
+        (1: grade sync only, 2: and column management): the token endpoint grants its
+        scopes, and the line items container is served."""
+        self.ags_grade_sync = grade_sync
+        self.token_scopes = (
+            self.token_scopes
+            - {
+                AGS_LINEITEM_SCOPE,
+                AGS_LINEITEM_READONLY_SCOPE,
+                AGS_RESULT_READONLY_SCOPE,
+                AGS_SCORE_SCOPE,
+            }
+        ) | set(self.ags_scopes())
+        if not self._ags_routes:
+            self._ags_routes = True
+            path = self._ags_path("lineitems")
+            _REQUEST_ROUTES[("GET", path)] = self._ags_route("lineitems", None)
+            _REQUEST_ROUTES[("POST", path)] = self._ags_route("lineitems", None)
+
+    def ags_scopes(self) -> list[str]:
+        """What Moodle permits (and lists in the claim) for the current setting."""
+        if not self.ags_grade_sync:
+            return []
+        scopes = [AGS_LINEITEM_READONLY_SCOPE, AGS_RESULT_READONLY_SCOPE, AGS_SCORE_SCOPE]
+        if self.ags_grade_sync == 2:
+            scopes.append(AGS_LINEITEM_SCOPE)
+        return scopes
+
+    def _ags_path(self, *parts: str) -> str:
+        return "/".join([f"/{self.slug}/mod/lti/services.php/{self.ags_course_id}", *parts])
+
+    @property
+    def lineitems_url(self) -> str:
+        return f"{self.server_base}{self._ags_path('lineitems')}?type_id={self.ags_type_id}"
+
+    def line_item_url(self, item_id: int) -> str:
+        path = self._ags_path("lineitems", str(item_id), "lineitem")
+        return f"{self.server_base}{path}?type_id={self.ags_type_id}"
+
+    def item_id(self, line_item_url: str) -> int:
+        return int(urlsplit(line_item_url).path.split("/lineitems/")[1].split("/")[0])
+
+    def ags_claim(self, resource_link_id: str = "rl-1") -> dict[str, Any]:
+        """The AGS endpoint claim Moodle puts in a launch from ``resource_link_id``: the
+        coupled ``lineitem`` only when exactly one line item is coupled to the link."""
+        claim: dict[str, Any] = {"scope": self.ags_scopes(), "lineitems": self.lineitems_url}
+        coupled = [
+            n
+            for n, item in self.line_items.items()
+            if item["coupled"] and item["resource_link_id"] == resource_link_id
+        ]
+        if len(coupled) == 1:
+            claim["lineitem"] = self.line_item_url(coupled[0])
+        return claim
+
+    def add_line_item(
+        self,
+        *,
+        label: str,
+        score_maximum: float = 100.0,
+        resource_link_id: str | None = None,
+        tag: str | None = None,
+        resource_id: str | None = None,
+        coupled: bool = False,
+    ) -> str:
+        """A line item as if created earlier (``coupled``: the activity's own grade item,
+        as Moodle makes when a teacher lets the tool send grades). Returns its URL."""
+        with self._service_lock:
+            return self._new_line_item(
+                label=label,
+                score_maximum=float(score_maximum),
+                resource_link_id=resource_link_id,
+                tag=tag,
+                resource_id=resource_id,
+                coupled=coupled,
+            )
+
+    def couple_line_item(
+        self,
+        resource_link_id: str = "rl-1",
+        *,
+        label: str = "Mô đun 4",
+        score_maximum: float = 100.0,
+    ) -> str:
+        self.ags_resource_links.add(resource_link_id)
+        return self.add_line_item(
+            label=label,
+            score_maximum=score_maximum,
+            resource_link_id=resource_link_id,
+            coupled=True,
+        )
+
+    def _new_line_item(self, **item: Any) -> str:
+        item_id = self._ags_next_item
+        self._ags_next_item += 1
+        self.line_items[item_id] = {"id": item_id, **item}
+        base = self._ags_path("lineitems", str(item_id), "lineitem")
+        _REQUEST_ROUTES[("GET", base)] = self._ags_route("lineitem", item_id)
+        _REQUEST_ROUTES[("POST", base + "/scores")] = self._ags_route("scores", item_id)
+        _REQUEST_ROUTES[("GET", base + "/results")] = self._ags_route("results", item_id)
+        return self.line_item_url(item_id)
+
+    def grade(self, line_item_url: str, user_id: str) -> dict[str, Any] | None:
+        """What the gradebook holds for a user (None: nothing received yet)."""
+        return self.ags_grades.get((self.item_id(line_item_url), user_id))
+
+    def applied_scores(
+        self, user_id: str | None = None, line_item_url: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Scores the gradebook took, in order (for "exactly once" assertions)."""
+        item = self.item_id(line_item_url) if line_item_url else None
+        return [
+            r
+            for r in self.scores_received
+            if r.get("applied")
+            and (user_id is None or r["user_id"] == user_id)
+            and (item is None or r["line_item"] == item)
+        ]
+
+    def fail_randomly(
+        self, rate: float, *, seed: int = 727, after_processing: bool = False
+    ) -> None:
+        """Answer a fraction of AGS requests with 500, drawn from a seeded RNG
+        (``after_processing``: the score is stored first, then the answer is lost)."""
+        self.ags_error_rate = rate
+        self.ags_fail_after_processing = after_processing
+        self._ags_rng = random.Random(seed)
+
+    def go_down(self, requests: int, *, status: int = 503, retry_after: str | None = None) -> None:
+        """The next ``requests`` AGS requests get ``status`` (a maintenance page)."""
+        self.ags_down_for, self.ags_down_status = requests, status
+        self.ags_down_retry_after = retry_after
+
+    def throttle(self, requests: int, *, retry_after: str = "30") -> None:
+        """The next ``requests`` AGS requests get 429 with ``Retry-After: retry_after``."""
+        self.ags_throttle_for, self.ags_retry_after = requests, retry_after
+
+    def _ags_route(
+        self, resource: str, item_id: int | None
+    ) -> Callable[[PlatformRequest], PlatformResponse]:
+        return lambda request: self._serve_ags(request, resource, item_id)
+
+    def _moodle_error(
+        self, request: PlatformRequest, status: int, reason: str | None = None
+    ) -> PlatformResponse:
+        """Moodle's ``response::send()`` for an error without a body: the reason in the
+        status line and a JSON description."""
+        phrase = reason if reason and self.ags_reason_phrases else None
+        body = {
+            "status": status,
+            "reason": reason or "",
+            "request": {
+                "method": request.method,
+                "url": f"{request.path}?{request.raw_query}",
+                "accept": request.headers.get("accept", ""),
+                "contentType": request.headers.get("content-type", "").split(";")[0],
+            },
+        }
+        return PlatformResponse(
+            status, json.dumps(body).encode(), "application/json; charset=utf-8", reason=phrase
+        )
+
+    def _score_error(self, status: int, reason: str) -> PlatformResponse:
+        """Moodle's scores resource: the message only in the status line, body ``[]``."""
+        phrase = reason if self.ags_reason_phrases else None
+        return PlatformResponse(status, b"[]", "text/html; charset=UTF-8", reason=phrase)
+
+    def _serve_ags(
+        self, request: PlatformRequest, resource: str, item_id: int | None
+    ) -> PlatformResponse:
+        with self._service_lock:
+            auth = request.headers.get("authorization", "")
+            record: dict[str, Any] = {
+                "n": len(self.ags_requests) + 1,
+                "resource": resource,
+                "method": request.method,
+                "path": request.path,
+                "raw_query": request.raw_query,
+                "query": request.query(),
+                "accept": request.headers.get("accept", ""),
+                "content_type": request.headers.get("content-type", ""),
+                "token": auth[len("Bearer ") :] if auth.startswith("Bearer ") else "",
+                "body": _json_or_none(request.body),
+            }
+            self.ags_requests.append(record)
+            score: dict[str, Any] | None = None
+            if resource == "scores":
+                body = record["body"]
+                score = {
+                    "n": len(self.scores_received) + 1,
+                    "line_item": item_id,
+                    "user_id": str(body.get("userId")) if isinstance(body, dict) else None,
+                    "body": body,
+                    "raw_body": request.body,
+                    "content_type": record["content_type"],
+                    "raw_query": request.raw_query,
+                    "applied": False,
+                }
+                self.scores_received.append(score)
+            response = self._ags_answer(request, resource, item_id, record, score)
+            record["status"], record["reason"] = response.status, response.reason
+            if score is not None:
+                score["status"], score["reason"] = response.status, response.reason
+            return response
+
+    def _ags_answer(
+        self,
+        request: PlatformRequest,
+        resource: str,
+        item_id: int | None,
+        record: dict[str, Any],
+        score: dict[str, Any] | None,
+    ) -> PlatformResponse:
+        if self.ags_down_for > 0:
+            self.ags_down_for -= 1
+            headers = (
+                {"Retry-After": self.ags_down_retry_after} if self.ags_down_retry_after else {}
+            )
+            return PlatformResponse(
+                self.ags_down_status, b"<h1>Site maintenance</h1>", "text/html", headers
+            )
+        if self.ags_throttle_for > 0:
+            self.ags_throttle_for -= 1
+            return PlatformResponse(
+                429, b"Too Many Requests", "text/plain", {"Retry-After": self.ags_retry_after}
+            )
+        # check_tool(): a live token with a scope this resource needs and Moodle permits
+        needed = {
+            ("lineitems", "GET"): {AGS_LINEITEM_SCOPE, AGS_LINEITEM_READONLY_SCOPE},
+            ("lineitems", "POST"): {AGS_LINEITEM_SCOPE},
+            ("lineitem", "GET"): {AGS_LINEITEM_SCOPE, AGS_LINEITEM_READONLY_SCOPE},
+            ("scores", "POST"): {AGS_SCORE_SCOPE},
+            ("results", "GET"): {AGS_RESULT_READONLY_SCOPE},
+        }[(resource, request.method)] & set(self.ags_scopes())
+        info = self._issued.get(record["token"])
+        if (
+            info is None
+            or info["revoked"]
+            or info["expires_at"] < time.time()
+            or not needed & info["scopes"]
+        ):
+            if resource == "scores":
+                return self._score_error(401, "This resource does not support POST requests.")
+            return self._moodle_error(request, 401)
+        if record["query"].get("type_id") != str(self.ags_type_id):
+            return self._moodle_error(request, 403, "Invalid tool proxy specified.")
+        # services.php picks a resource by the exact media type (no parameters allowed)
+        media = {
+            ("lineitems", "GET"): LINEITEM_CONTAINER_MEDIA,
+            ("lineitems", "POST"): LINEITEM_MEDIA,
+            ("lineitem", "GET"): LINEITEM_MEDIA,
+            ("scores", "POST"): SCORE_MEDIA,
+            ("results", "GET"): RESULT_CONTAINER_MEDIA,
+        }[(resource, request.method)]
+        if request.method == "GET":
+            if record["accept"] not in ("", media):
+                return self._moodle_error(request, 400)
+        elif record["content_type"] != media:
+            return self._moodle_error(request, 400)
+        if item_id is not None and item_id not in self.line_items:
+            return self._moodle_error(
+                request, 404, f"Not Found: Grade item {item_id} doesn't exist."
+            )
+        fault = self.ags_error_rate > 0 and self._ags_rng.random() < self.ags_error_rate
+        if fault and not self.ags_fail_after_processing:
+            return PlatformResponse(500, b"<h1>Error writing to database</h1>", "text/html")
+        if resource == "lineitems":
+            if request.method == "GET":
+                response = self._serve_line_item_container(request)
+            else:
+                response = self._create_line_item(request)
+        elif resource == "lineitem":
+            assert item_id is not None
+            response = PlatformResponse(
+                200, json.dumps(self._line_item_json(item_id)).encode(), LINEITEM_MEDIA
+            )
+        elif resource == "scores":
+            assert item_id is not None and score is not None
+            response = self._take_score(request, item_id, score)
+        else:
+            assert item_id is not None
+            response = self._serve_results(request, item_id)
+        if fault:
+            return PlatformResponse(500, b"<h1>Error writing to database</h1>", "text/html")
+        return response
+
+    def _line_item_json(self, item_id: int) -> dict[str, Any]:
+        """``gradebookservices::item_for_json``: "" for no tag or resource id."""
+        item = self.line_items[item_id]
+        data: dict[str, Any] = {
+            "id": self.line_item_url(item_id),
+            "label": item["label"],
+            "scoreMaximum": float(item["score_maximum"]),
+            "resourceId": item["resource_id"] or "",
+            "tag": item["tag"] or "",
+        }
+        if item["resource_link_id"] is not None:
+            data["resourceLinkId"] = data["ltiLinkId"] = item["resource_link_id"]
+        return data
+
+    def _link_header(
+        self, base: str, pairs: list[tuple[str, str]], limit: int, start: int, total: int
+    ) -> str:
+        open_q, close_q = {"typographic": ("“", "”"), "straight": ('"', '"')}.get(
+            self.link_quotes, ("'", "'")
+        )
+        kept = [(k, v) for k, v in pairs if k not in ("limit", "from")]
+
+        def link(at: int, rel: str) -> str:
+            url = f"{base}?{urlencode([*kept, ('limit', limit), ('from', at)])}"
+            return f"<{url}>; rel={open_q}{rel}{close_q}"
+
+        links = [link(0, "first")]
+        if start > 0:
+            links.append(link(max(start - limit, 0), "prev"))
+        links.append(link(start, "canonical"))
+        if start + limit < total:
+            links.append(link(start + limit, "next"))
+        links.append(link(((total - 1) // limit) * limit if total else 0, "last"))
+        return ", ".join(links)
+
+    def _serve_line_item_container(self, request: PlatformRequest) -> PlatformResponse:
+        """GET: the tool's line items, filtered by ``resource_link_id`` (or ``lti_link_id``),
+        ``resource_id`` and ``tag``, paged by ``limit``/``from``."""
+        pairs = parse_qsl(request.raw_query, keep_blank_values=True)
+        query = dict(pairs)
+        link_id = query.get("resource_link_id", query.get("lti_link_id"))
+        items = [
+            self._line_item_json(n)
+            for n, item in sorted(self.line_items.items())
+            if not self.ags_filters
+            or (
+                (link_id is None or item["resource_link_id"] == link_id)
+                and ("tag" not in query or item["tag"] == query["tag"])
+                and ("resource_id" not in query or item["resource_id"] == query["resource_id"])
+            )
+        ]
+        headers: dict[str, str] = {}
+        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        if limit > 0:
+            start = int(query["from"]) if query.get("from", "").isdigit() else 0
+            total = len(items)
+            items = items[start : start + limit]
+            base = f"{self.server_base}{request.path}"
+            headers["Link"] = self._link_header(base, pairs, limit, start, total)
+        return PlatformResponse(
+            200, json.dumps(items).encode(), LINEITEM_CONTAINER_MEDIA, headers=headers
+        )
+
+    def _create_line_item(self, request: PlatformRequest) -> PlatformResponse:
+        """POST: needs ``label`` and a numeric ``scoreMaximum``; a ``resourceLinkId`` must be
+        one of the tool's activities in the course."""
+        if self.ags_create_refusal is not None:
+            return self._moodle_error(request, self.ags_create_refusal, "Not allowed in context")
+        data = _json_or_none(request.body)
+        if (
+            not isinstance(data, dict)
+            or data.get("label") is None
+            or data.get("scoreMaximum") is None
+        ):
+            return self._moodle_error(request, 400, "No label or Score Maximum")
+        maximum = _php_numeric(data["scoreMaximum"])
+        if maximum is None:
+            return self._moodle_error(request, 400)
+        link_id = data.get("resourceLinkId", data.get("ltiLinkId"))
+        if link_id is not None and str(link_id) not in self.ags_resource_links:
+            return self._moodle_error(request, 403)
+        url = self._new_line_item(
+            label=str(data["label"]),
+            score_maximum=maximum,
+            resource_link_id=None if link_id is None else str(link_id),
+            tag=data.get("tag") or None,
+            resource_id=data.get("resourceId") or None,
+            coupled=False,
+        )
+        return PlatformResponse(201, json.dumps({**data, "id": url}).encode(), LINEITEM_MEDIA)
+
+    def _take_score(
+        self, request: PlatformRequest, item_id: int, record: dict[str, Any]
+    ) -> PlatformResponse:
+        """``scores::get_json_for_post_request`` and ``save_grade_item``."""
+        score = record["body"]
+        required = ("userId", "timestamp", "gradingProgress", "activityProgress")
+        when = _iso_seconds(score.get("timestamp")) if isinstance(score, dict) else None
+        if (
+            not isinstance(score, dict)
+            or any(score.get(k) is None for k in required)
+            or when is None
+            or (score.get("scoreGiven") is not None and _php_numeric(score["scoreGiven"]) is None)
+            or (
+                score.get("scoreMaximum") is not None
+                and _php_numeric(score["scoreMaximum"]) is None
+            )
+            or (self.gradable_users is not None and str(score["userId"]) not in self.gradable_users)
+        ):
+            return self._score_error(400, "Incorrect score received")
+        user_id = str(score["userId"])
+        held = self.ags_grades.get((item_id, user_id))
+        if held is not None and held["timestamp"] >= when:
+            return self._score_error(
+                409,
+                f"Refusing score with an earlier timestamp for item {item_id} and user {user_id}",
+            )
+        given = (
+            _php_numeric(score.get("scoreGiven")) if score.get("scoreGiven") is not None else None
+        )
+        if score["gradingProgress"] != "FullyGraded":
+            given = None  # Moodle drops it
+        maximum = _php_numeric(score.get("scoreMaximum")) or 1.0
+        item_max = float(self.line_items[item_id]["score_maximum"])
+        final = None
+        if given is not None:
+            final = given * item_max / maximum if maximum not in (0.0, item_max) else given
+        self.ags_grades[(item_id, user_id)] = {
+            "timestamp": when,
+            "timestamp_sent": score["timestamp"],
+            "score_given": given,
+            "final_grade": final,  # on the line item's scale; None clears the grade
+            "score_maximum": maximum,
+            "comment": score.get("comment") or None,
+            "activity_progress": score["activityProgress"],
+            "grading_progress": score["gradingProgress"],
+        }
+        record["applied"] = True
+        return PlatformResponse(200, b"", SCORE_MEDIA)
+
+    def _serve_results(self, request: PlatformRequest, item_id: int) -> PlatformResponse:
+        """``results::get_json_for_get_request``: a grade of 0 has no ``resultScore``."""
+        query = request.query()
+        user_filter = query.get("user_id", "")
+        item_url = self.line_item_url(item_id).split("?")[0]
+        results = []
+        for (n, user_id), held in sorted(self.ags_grades.items()):
+            if n != item_id or (user_filter.isdigit() and user_id != user_filter):
+                continue
+            result: dict[str, Any] = {
+                "id": f"{item_url}/results?type_id={self.ags_type_id}&user_id={user_id}",
+                "userId": user_id,
+            }
+            if held["final_grade"]:  # PHP's !empty(): 0 and null say nothing
+                result["resultScore"] = held["final_grade"]
+                result["resultMaximum"] = float(self.line_items[item_id]["score_maximum"])
+                if held["comment"]:
+                    result["comment"] = held["comment"]
+                result["scoreOf"] = f"{item_url}?type_id={self.ags_type_id}"
+                result["timestamp"] = datetime.fromtimestamp(held["timestamp"], UTC).isoformat()
+            results.append(result)
+        return PlatformResponse(200, json.dumps(results).encode(), RESULT_CONTAINER_MEDIA)
+
     def _serve_jwks(self) -> tuple[int, bytes, str]:
         if self.jwks_mode == "down":
             return 503, b"maintenance", "text/plain"
@@ -535,3 +1026,38 @@ class TestPlatform:
             mutate(claims)
         token = sign(claims) if sign else self.sign(claims)
         return client.post("/lti/launch", data={"id_token": token, "state": auth["state"]})
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8")) if body else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _php_numeric(value: Any) -> float | None:
+    """PHP's ``is_numeric``: numbers and numeric strings (not booleans)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            return None
+        return parsed if math.isfinite(parsed) else None
+    return None
+
+
+def _iso_seconds(value: Any) -> int | None:
+    """``strtotime()`` of an ISO 8601 timestamp: whole seconds (naive counts as UTC)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return math.floor(parsed.timestamp())
