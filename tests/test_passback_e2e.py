@@ -162,7 +162,7 @@ class TestSeveralWorkers:
         def run(worker: OutboxWorker) -> None:
             try:
                 _drain(worker, fast_forward=False)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=run, args=(w,)) for w in workers]
