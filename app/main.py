@@ -28,6 +28,8 @@ from app.home.endpoints import router as home_router
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
+from app.passback.endpoints import api as passback_api
+from app.passback.endpoints import pages as passback_pages
 from app.schedule.endpoints import router as ical_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -124,6 +126,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(catalogue_api)
     app.include_router(classes_api)
     app.include_router(ical_router)
+    app.include_router(passback_pages)
+    app.include_router(passback_api)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

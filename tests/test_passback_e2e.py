@@ -180,3 +180,37 @@ class TestSeveralWorkers:
             ).all()
             assert {r.status for r in rows} == {OutboxStatus.SENT}
             assert {r.claimed_by for r in rows} == {"w0", "w1"}  # both did work
+
+
+class TestAdministratorSeesAndRetries:
+    def test_failed_score_listed_and_sent_again(
+        self, client, database, db, platform_http, platform
+    ):
+        from tests.helpers import sign_in
+        from tests.lti_platform import INST_ADMIN, SYS_ADMIN
+
+        lms = _lms(platform_http, client.get("/lti/jwks.json").json())
+        platform_id, deployment_pk = _register(db, lms)
+        _queue(db, platform_id, deployment_pk, lms, 1)
+        lms.gradable_users = set()
+        db.commit()
+        _drain(OutboxWorker(database, build_session(5), token_cache=TokenCache()))
+        # The administrator of that LMS sees the failure and its reason.
+        nrps_admin = lms.launch(client, roles=[INST_ADMIN, SYS_ADMIN], sub="9", name="Quản trị")
+        assert nrps_admin.status_code == 303
+        client.headers["X-CSRF-Token"] = client.get("/api/v1/me").json()["csrf_token"]
+        listing = client.get("/api/v1/passback").json()
+        assert listing["counts"] == {"failed": 1}
+        row = listing["rows"][0]
+        assert row["status"] == "failed" and row["last_http_status"] == 400
+        page = client.get("/admin/passback")
+        assert page.status_code == 200 and "500" in page.text
+        # Fixed in the LMS (the person is now gradable): send again.
+        lms.gradable_users = None
+        assert client.post(f"/api/v1/passback/{row['id']}/retry").status_code == 200
+        _drain(OutboxWorker(database, build_session(5), token_cache=TokenCache()))
+        assert client.get("/api/v1/passback").json()["counts"] == {"sent": 1}
+        # Another LMS's administrator sees none of it.
+        sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-x", "Khác")
+        assert client.get("/api/v1/passback").json()["counts"] == {}
+        assert client.post(f"/api/v1/passback/{row['id']}/retry").status_code == 404
