@@ -16,6 +16,8 @@ from fastapi.staticfiles import StaticFiles
 from app import __version__
 from app.admin.endpoints import router as admin_router
 from app.admin.pages import router as admin_pages_router
+from app.attendance.endpoints import api as attendance_api
+from app.attendance.endpoints import pages as attendance_pages
 from app.auth.endpoints import router as session_api
 from app.catalogue.endpoints import router as catalogue_api
 from app.classes.endpoints import router as classes_api
@@ -24,6 +26,7 @@ from app.core.db import Database
 from app.core.handlers import install as install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.state import AppContext, get_context
+from app.deeplink.endpoints import router as deeplink_router
 from app.home.endpoints import router as home_router
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(launch_router)
+    app.include_router(deeplink_router)
     app.include_router(home_router)
     app.include_router(admin_router)
     app.include_router(admin_pages_router)
@@ -126,6 +130,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(catalogue_api)
     app.include_router(classes_api)
     app.include_router(ical_router)
+    app.include_router(attendance_pages)
+    app.include_router(attendance_api)
     app.include_router(passback_pages)
     app.include_router(passback_api)
     if settings.demo:

@@ -1,5 +1,6 @@
 """Imports every domain's models so Alembic and the test suite see the whole schema."""
 
+from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import Module, ModuleVersion
 from app.classes.models import (
     ClassSession,
@@ -23,6 +24,10 @@ from app.platforms.models import Deployment, Platform
 metadata = Base.metadata
 
 __all__ = [
+    "AttendanceChange",
+    "AttendanceMark",
+    "CheckinRecord",
+    "CheckinWindow",
     "ClassSession",
     "ClassTrainer",
     "Cohort",

@@ -50,6 +50,16 @@ LINEITEM_CONTAINER_MEDIA = "application/vnd.ims.lis.v2.lineitemcontainer+json"
 SCORE_MEDIA = "application/vnd.ims.lis.v1.score+json"
 RESULT_CONTAINER_MEDIA = "application/vnd.ims.lis.v2.resultcontainer+json"
 
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
+DL_SETTINGS = DL_CLAIM + "deep_linking_settings"
+DL_CONTENT_ITEMS = DL_CLAIM + "content_items"
+DL_DATA = DL_CLAIM + "data"
+
+
+class DeepLinkResponseRefused(AssertionError):
+    """A deep linking response the platform would not accept; the message says why."""
+
+
 # path -> handler returning (status, body, content type)
 _ROUTES: dict[str, Callable[[], tuple[int, bytes, str]]] = {}
 _HITS: dict[str, int] = {}
@@ -248,6 +258,8 @@ class TestPlatform:
     _ags_rng: random.Random = field(default_factory=lambda: random.Random(727), repr=False)
     _ags_next_item: int = field(default=5, repr=False)
     _ags_routes: bool = field(default=False, repr=False)
+    # -- Deep Linking 2.0: responses the tool posted back, verified (``verify_deep_link_response``)
+    deep_link_responses: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def create(cls, server_base: str, *, issuer: str, client_id: str) -> TestPlatform:
@@ -1026,6 +1038,96 @@ class TestPlatform:
             mutate(claims)
         token = sign(claims) if sign else self.sign(claims)
         return client.post("/lti/launch", data={"id_token": token, "state": auth["state"]})
+
+    # -- Deep Linking 2.0 (Moodle's "Select content") ------------------------------------
+    @property
+    def deep_link_return_url(self) -> str:
+        return f"https://lms.test/{self.slug}/mod/lti/contentitem_return.php?course=2&id=3"
+
+    def deep_linking_settings(self, **overrides: Any) -> dict[str, Any]:
+        """``deep_linking_settings`` as Moodle 5.1 sends them (booleans, a string ``data``);
+        an override of ``None`` leaves the property out."""
+        settings: dict[str, Any] = {
+            "accept_types": ["ltiResourceLink"],
+            "accept_presentation_document_targets": ["frame", "iframe", "window"],
+            "accept_copy_advice": False,
+            "accept_multiple": False,
+            "accept_unsigned": False,
+            "auto_create": False,
+            "can_confirm": False,
+            "deep_link_return_url": self.deep_link_return_url,
+            "title": "",
+            "text": "",
+            "data": "3:0a1b2c3d4e",
+        }
+        settings.update(overrides)
+        return {k: v for k, v in settings.items() if v is not None}
+
+    def deep_link_launch(
+        self,
+        client: Any,
+        *,
+        settings: dict[str, Any] | None = None,
+        mutate: Callable[[dict[str, Any]], None] | None = None,
+        **claim_args: Any,
+    ) -> Any:
+        """A whole ``LtiDeepLinkingRequest`` launch (no resource link, as Moodle sends it)."""
+        dl_settings = self.deep_linking_settings() if settings is None else settings
+
+        def as_deep_linking(claims: dict[str, Any]) -> None:
+            claims[CLAIM + "message_type"] = "LtiDeepLinkingRequest"
+            claims.pop(CLAIM + "resource_link", None)
+            claims[DL_SETTINGS] = dl_settings
+            if mutate:
+                mutate(claims)
+
+        return self.launch(client, mutate=as_deep_linking, **claim_args)
+
+    def verify_deep_link_response(
+        self, token: str, tool_jwks: dict[str, Any], *, max_lifetime: int = 3600
+    ) -> dict[str, Any]:
+        """Check an ``LtiDeepLinkingResponse`` as a platform does before it creates anything:
+        RS256 signed by a key of the tool's JWKS (by ``kid``), ``iss`` our client id, ``aud``
+        us, not expired, a nonce, the message type, version and our deployment id, and a list
+        of content items. Returns the claims; raises ``DeepLinkResponseRefused``."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise DeepLinkResponseRefused(f"not a JWT: {exc}") from exc
+        if header.get("alg") != "RS256":
+            raise DeepLinkResponseRefused(f"alg {header.get('alg')!r}")
+        jwk = next(
+            (k for k in tool_jwks.get("keys", []) if k.get("kid") == header.get("kid")), None
+        )
+        if jwk is None:
+            raise DeepLinkResponseRefused(f"kid {header.get('kid')!r} not in the tool's JWKS")
+        try:
+            claims = jwt.decode(
+                token,
+                jwt.PyJWK(jwk).key,
+                algorithms=["RS256"],
+                audience=self.issuer,
+                issuer=self.client_id,
+                options={"require": ["iss", "aud", "exp", "iat", "nonce"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise DeepLinkResponseRefused(f"{type(exc).__name__}: {exc}") from exc
+        if claims["exp"] - claims["iat"] > max_lifetime:
+            raise DeepLinkResponseRefused("lives too long")
+        if not isinstance(claims["nonce"], str) or not claims["nonce"]:
+            raise DeepLinkResponseRefused("empty nonce")
+        if claims.get(CLAIM + "message_type") != "LtiDeepLinkingResponse":
+            raise DeepLinkResponseRefused(f"message type {claims.get(CLAIM + 'message_type')!r}")
+        if claims.get(CLAIM + "version") != "1.3.0":
+            raise DeepLinkResponseRefused(f"version {claims.get(CLAIM + 'version')!r}")
+        if claims.get(CLAIM + "deployment_id") != self.deployment_id:
+            raise DeepLinkResponseRefused(
+                f"deployment {claims.get(CLAIM + 'deployment_id')!r} is not ours"
+            )
+        if not isinstance(claims.get(DL_CONTENT_ITEMS, []), list):
+            raise DeepLinkResponseRefused("content_items is not a list")
+        self.deep_link_responses.append(claims)
+        return claims
 
 
 def _json_or_none(body: bytes) -> Any:

@@ -19,11 +19,12 @@ from app.core.concurrency import run_read
 from app.core.http import delete_cookie, read_params, set_cookie
 from app.core.state import AppContext, get_context
 from app.core.templating import render
+from app.deeplink.service import deep_link_location
 from app.keys.service import KeyService
 from app.launch.service import LaunchOutcome, LaunchService
 from app.rosters.service import RosterService
 from lti.errors import LaunchRefused
-from lti.launch import state_cookie_name, validate_launch
+from lti.launch import DEEP_LINKING_REQUEST, ValidatedLaunch, state_cookie_name, validate_launch
 from lti.login import LoginResult, start_login
 
 log = logging.getLogger("blend727.launch")
@@ -62,7 +63,9 @@ def _sync_rosters(ctx: AppContext, outcome: LaunchOutcome) -> None:
         service.sync_if_stale(outcome.deployment_id, class_id)
 
 
-def _launch(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) -> LaunchOutcome:
+def _launch(
+    ctx: AppContext, params: dict[str, str], cookies: dict[str, str]
+) -> tuple[LaunchOutcome, str]:
     with ctx.database.session() as session:
         launch = validate_launch(
             session,
@@ -75,11 +78,27 @@ def _launch(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) ->
             allow_demo=ctx.settings.demo,
             http=ctx.http,
         )
-        return LaunchService(session).complete(
+        outcome = LaunchService(session).complete(
             launch,
             lifetime_seconds=ctx.settings.session_lifetime_seconds,
             default_locale=ctx.settings.default_locale,
         )
+    return outcome, _landing(ctx, launch, outcome)
+
+
+def _landing(ctx: AppContext, launch: ValidatedLaunch, outcome: LaunchOutcome) -> str:
+    """Where the browser goes after the launch: the deep-linking picker for "Select
+    content", carrying the signed settings; the start page otherwise."""
+    settings = launch.deep_linking_settings
+    if outcome.message_type != DEEP_LINKING_REQUEST or settings is None:
+        return "/"
+    return deep_link_location(
+        ctx.secret,
+        settings,
+        deployment_id=launch.deployment_pk,
+        platform_id=launch.platform_id,
+        session_id=outcome.session_id,
+    )
 
 
 @router.api_route("/lti/login", methods=["GET", "POST"], summary="OIDC login initiation")
@@ -99,12 +118,12 @@ async def login(request: Request) -> Response:
 async def launch(request: Request) -> Response:
     ctx = get_context(request)
     params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    outcome = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
+    outcome, location = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
     log.info(
         "launch accepted",
         extra={"role": outcome.role, "message_type": outcome.message_type},
     )
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(location, status_code=303)
     if outcome.stale_rosters:
         # After the response: the person does not wait for the LMS's member list.
         response.background = BackgroundTask(_sync_rosters, ctx, outcome)
