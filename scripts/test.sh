@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 echo "== ruff"
-ruff check app lti modules migrations tests benches scripts
+ruff check --no-cache app lti modules migrations tests benches scripts
 echo "== mypy"
 mypy app lti modules
 echo "== pytest"

@@ -172,7 +172,6 @@ class OutboxWorker:
 
     def _send(self, row: ScoreOutbox, platform: Any, tool_key: Any, result: RunResult) -> None:
         from lti.ags import ScoreToSend, post_score
-
         from lti.services import ServiceError
 
         kind: str | None = None
