@@ -133,3 +133,17 @@ class TestLaunchJoinsTheClass:
         )
         rows = db.scalars(select(Enrolment).where(Enrolment.class_id == linked_class["id"])).all()
         assert [r.source for r in rows] == ["launch"]
+
+
+class TestNoSyncWithoutAMemberList:
+    def test_a_course_without_nrps_schedules_no_background_sync(self, client, platform, db):
+        from app.identity.models import Course
+        from app.rosters.service import on_launch
+        from tests.helpers import sign_in
+
+        sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản trị")
+        course = db.scalars(select(Course)).one()
+        assert course.nrps_url is None
+        cls = new_class(client, course_id=course.id)
+        assert cls["course_id"] == course.id
+        assert on_launch(db, course.deployment_id, course.id, 1, "trainer") == []

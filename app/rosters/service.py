@@ -212,6 +212,9 @@ def on_launch(
                     service.add_trainer(deployment_id, cls.id, user_id, source="launch")
         except ClassFull:
             pass
+    course = db.get(Course, course_id)
+    if course is None or not course.nrps_url:
+        return []  # the LMS offers no member list for this course: nothing to sync
     now = utcnow()
     return [
         c.id
