@@ -141,9 +141,9 @@ class TestNoSyncWithoutAMemberList:
         from app.rosters.service import on_launch
         from tests.helpers import sign_in
 
-        sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản trị")
+        me = sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản trị")
         course = db.scalars(select(Course)).one()
         assert course.nrps_url is None
         cls = new_class(client, course_id=course.id)
         assert cls["course_id"] == course.id
-        assert on_launch(db, course.deployment_id, course.id, 1, "trainer") == []
+        assert on_launch(db, course.deployment_id, course.id, me["user_id"], "trainer") == []
