@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -23,10 +24,12 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.core.db import Database, build_engine, normalise_url
 from app.core.migrate import upgrade_connection
-from app.keys.service import KeyService
+from app.keys.service import KeyService, SigningKey, generate_rsa_key, public_jwk
 from app.main import create_app
 from app.platforms.models import Platform
 from app.platforms.repository import PlatformRepository
+from lti.http import build_session
+from lti.services import process_token_cache
 from tests.factories import Factories
 from tests.helpers import sign_in
 from tests.lti_platform import INST_ADMIN, SYS_ADMIN, TestPlatform, platform_server
@@ -185,3 +188,27 @@ def platform_row(platform: TestPlatform, db: Session) -> Platform:
 @pytest.fixture()
 def admin(client: TestClient, platform: TestPlatform) -> dict:
     return sign_in(client, platform, [INST_ADMIN, SYS_ADMIN], "admin-1", "Lê Quản Trị")
+
+
+# -- LMS services (NRPS, AGS): a tool key of their own, a session, no token leaking ----------
+
+
+@pytest.fixture(scope="module")
+def tool_key() -> SigningKey:
+    private_key, pem = generate_rsa_key()
+    jwk = public_jwk(private_key)
+    return SigningKey(kid=jwk["kid"], private_key=private_key, private_key_pem=pem, public_jwk=jwk)
+
+
+@pytest.fixture()
+def http() -> Iterator[requests.Session]:
+    session = build_session(5.0)
+    yield session
+    session.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_tokens_between_tests() -> Iterator[None]:
+    process_token_cache().clear()
+    yield
+    process_token_cache().clear()

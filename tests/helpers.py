@@ -3,6 +3,8 @@ creating a class the way an administrator would."""
 
 from __future__ import annotations
 
+import socket
+
 from fastapi.testclient import TestClient
 
 from tests.lti_platform import TestPlatform
@@ -37,3 +39,11 @@ def new_class(client: TestClient, **overrides) -> dict:
     response = client.post("/api/v1/classes", json=body)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def closed_port_url(path: str = "/") -> str:
+    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import email.utils
 import re
-import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -17,7 +16,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.keys.service import SigningKey, generate_rsa_key, public_jwk
+from app.keys.service import SigningKey
 from lti.ags import (
     LINEITEM_CONTAINER_MEDIA_TYPE,
     LINEITEM_MEDIA_TYPE,
@@ -39,8 +38,8 @@ from lti.ags import (
     score_body,
     scores_url,
 )
-from lti.http import build_session
-from lti.services import ServiceError, ServicePlatform, TokenCache, process_token_cache
+from lti.services import ServiceError, ServicePlatform, TokenCache
+from tests.helpers import closed_port_url
 from tests.lti_platform import TestPlatform
 
 T0 = datetime(2025, 9, 1, 8, 0, 0, tzinfo=UTC)
@@ -49,38 +48,9 @@ ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d
 # -- helpers and fixtures --------------------------------------------------------------
 
 
-def closed_port_url(path: str = "/") -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
-
-
-@pytest.fixture(scope="module")
-def tool_key() -> SigningKey:
-    private_key, pem = generate_rsa_key()
-    jwk = public_jwk(private_key)
-    return SigningKey(kid=jwk["kid"], private_key=private_key, private_key_pem=pem, public_jwk=jwk)
-
-
-@pytest.fixture(autouse=True)
-def _no_tokens_between_tests() -> Iterator[None]:
-    process_token_cache().clear()
-    yield
-    process_token_cache().clear()
-
-
 @pytest.fixture()
 def tokens() -> TokenCache:
     return TokenCache()
-
-
-@pytest.fixture()
-def http() -> Iterator[requests.Session]:
-    session = build_session(5.0)
-    yield session
-    session.close()
 
 
 @pytest.fixture()

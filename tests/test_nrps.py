@@ -8,10 +8,9 @@ assertion is signed with the key /lti/jwks.json publishes use the app (SQLite an
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,12 +22,11 @@ from hypothesis import strategies as st
 from requests.adapters import BaseAdapter
 from sqlalchemy.orm import Session
 
-from app.keys.service import KeyService, SigningKey, generate_rsa_key, public_jwk
+from app.keys.service import KeyService, SigningKey
 from app.platforms.models import PlatformRecord
 from app.platforms.repository import PlatformRepository
 from app.platforms.service import PlatformInput, PlatformService
 from lti.adapters import registration_for
-from lti.http import build_session
 from lti.nrps import (
     MEMBERSHIP_CONTAINER,
     Member,
@@ -46,9 +44,9 @@ from lti.services import (
     connector_for,
     next_page_url,
     parse_link_header,
-    process_token_cache,
     usable_lifetime,
 )
+from tests.helpers import closed_port_url
 from tests.lti_platform import INSTRUCTOR, LEARNER, TestPlatform
 
 # -- helpers and fixtures --------------------------------------------------------------
@@ -84,28 +82,6 @@ def roster(n: int) -> list[dict[str, Any]]:
     return members
 
 
-def closed_port_url(path: str = "/") -> str:
-    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}{path}"
-
-
-@pytest.fixture(scope="module")
-def tool_key() -> SigningKey:
-    private_key, pem = generate_rsa_key()
-    jwk = public_jwk(private_key)
-    return SigningKey(kid=jwk["kid"], private_key=private_key, private_key_pem=pem, public_jwk=jwk)
-
-
-@pytest.fixture(autouse=True)
-def _no_tokens_between_tests() -> Iterator[None]:
-    process_token_cache().clear()
-    yield
-    process_token_cache().clear()
-
-
 @pytest.fixture()
 def clock() -> FakeClock:
     return FakeClock()
@@ -114,13 +90,6 @@ def clock() -> FakeClock:
 @pytest.fixture()
 def tokens(clock: FakeClock) -> TokenCache:
     return TokenCache(clock=clock)
-
-
-@pytest.fixture()
-def http() -> Iterator[requests.Session]:
-    session = build_session(5.0)
-    yield session
-    session.close()
 
 
 @pytest.fixture()

@@ -303,7 +303,7 @@ class ClassService:
         cls = self.get_class(deployment_id, class_id)
         wanted = list(dict.fromkeys(user_ids))
         platform_id = self._platform_id(deployment_id)
-        known = self.repo.tenant_user_ids(platform_id, wanted)
+        known = self.repo.tenant_user_ids(platform_id, wanted) if platform_id else set()
         if len(known) != len(wanted):
             raise ValidationFailed(
                 "%(field)s is not a person of this LMS", params={"field": "user_id"}
@@ -338,12 +338,11 @@ class ClassService:
         self.session.flush()
         return seated, refused
 
-    def _platform_id(self, deployment_id: int) -> int:
+    def _platform_id(self, deployment_id: int) -> int | None:
         from app.platforms.models import Deployment
 
         deployment = self.session.get(Deployment, deployment_id)
-        assert deployment is not None
-        return deployment.platform_id
+        return deployment.platform_id if deployment is not None else None
 
     def leave(self, deployment_id: int, class_id: int, user_id: int) -> None:
         """Mark a learner as gone; the record and its history stay."""
@@ -358,10 +357,7 @@ class ClassService:
         self.session.flush()
 
     def _same_tenant_user(self, deployment_id: int, user: User) -> bool:
-        from app.platforms.models import Deployment
-
-        deployment = self.session.get(Deployment, deployment_id)
-        return deployment is not None and deployment.platform_id == user.platform_id
+        return self._platform_id(deployment_id) == user.platform_id
 
     def learner_schedule(self, cls: TrainingClass, enrolment: Enrolment) -> Schedule:
         if enrolment.own_schedule:

@@ -6,6 +6,9 @@ import random
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+# One rule for Moodle's "strictly later, to the second" timestamps: the AGS client's.
+from lti.ags import next_timestamp as next_timestamp
+
 BASE_DELAY = timedelta(seconds=5)
 MAX_DELAY = timedelta(hours=1)
 # After this long without the LMS accepting it, a score becomes a dead letter for a person
@@ -56,13 +59,3 @@ def retry_delay(
 
 def is_dead(created_at: datetime, now: datetime) -> bool:
     return now - created_at > DEAD_AFTER
-
-
-def next_timestamp(previous: datetime | None, now: datetime) -> datetime:
-    """Moodle keeps a score only when its timestamp is later, to the second, than the one it
-    holds: each new score for a person and line item is at least one whole second later."""
-    now = now.replace(microsecond=0)
-    if previous is None:
-        return now
-    previous = previous.replace(microsecond=0)
-    return max(now, previous + timedelta(seconds=1))
