@@ -150,13 +150,16 @@ def worker(
     import signal
     import time
 
+    from app.grading.service import ResultSweeper
     from app.passback.service import OutboxWorker
     from lti.http import build_session
 
     settings = _settings()
     _prepare(settings)
     db = _database(settings)
-    sender = OutboxWorker(db, build_session(settings.http_timeout_seconds), batch=batch)
+    http = build_session(settings.http_timeout_seconds)
+    sweeper = ResultSweeper(db, http)
+    sender = OutboxWorker(db, http, batch=batch, before_round=sweeper.run_if_due)
     stopping = False
 
     def stop(*_: object) -> None:

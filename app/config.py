@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         description="Send queued scores from inside `blend727 serve` (small installations); "
         "run `blend727 worker` processes instead when this is off.",
     )
+    upload_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "var" / "uploads",
+        description="Where handed-in files are kept: outside the web root, never served by path.",
+    )
+    max_upload_mb: int = Field(
+        default=20, ge=1, le=500, description="Largest file a learner may hand in."
+    )
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
 
     @property

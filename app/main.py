@@ -27,10 +27,14 @@ from app.core.handlers import install as install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.state import AppContext, get_context
 from app.deeplink.endpoints import router as deeplink_router
+from app.grading.endpoints import api as grading_api
+from app.grading.endpoints import pages as grading_pages
 from app.home.endpoints import router as home_router
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
+from app.learning.endpoints import api as learning_api
+from app.learning.endpoints import pages as learning_pages
 from app.passback.endpoints import api as passback_api
 from app.passback.endpoints import pages as passback_pages
 from app.schedule.endpoints import router as ical_router
@@ -69,9 +73,11 @@ async def _purge_forever(ctx: AppContext) -> None:
 
 async def _send_scores_forever(ctx: AppContext) -> None:
     """The in-process outbox worker of `blend727 serve` (off with BLEND727_INPROCESS_WORKER=0)."""
+    from app.grading.service import ResultSweeper
     from app.passback.service import OutboxWorker
 
-    sender = OutboxWorker(ctx.database, ctx.http)
+    sweeper = ResultSweeper(ctx.database, ctx.http)
+    sender = OutboxWorker(ctx.database, ctx.http, before_round=sweeper.run_if_due)
     while True:
         try:
             result = await run_in_threadpool(sender.run_once)
@@ -132,6 +138,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(ical_router)
     app.include_router(attendance_pages)
     app.include_router(attendance_api)
+    app.include_router(learning_pages)
+    app.include_router(learning_api)
+    app.include_router(grading_pages)
+    app.include_router(grading_api)
     app.include_router(passback_pages)
     app.include_router(passback_api)
     if settings.demo:

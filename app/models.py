@@ -15,9 +15,11 @@ from app.classes.models import (
 )
 from app.core.db import Base
 from app.demo.models import DemoPlatformKey
+from app.grading.models import ModuleResultRow, ResultChange
 from app.identity.models import Course, Membership, ResourceLink, User, WebSession
 from app.keys.models import ToolKey, ToolSecret
 from app.launch.models import UsedNonce
+from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
 from app.passback.models import ScoreOutbox
 from app.platforms.models import Deployment, Platform
 
@@ -36,13 +38,19 @@ __all__ = [
     "Deployment",
     "Enrolment",
     "HolidayOverride",
+    "ItemProgress",
     "Membership",
     "Module",
+    "ModuleResultRow",
     "ModuleVersion",
     "Platform",
+    "QuizAttempt",
     "ResourceLink",
+    "ResultChange",
     "ScheduleShift",
     "ScoreOutbox",
+    "Submission",
+    "SubmissionGrade",
     "SupportLog",
     "ToolKey",
     "ToolSecret",

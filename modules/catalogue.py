@@ -33,11 +33,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "IN_TOOL_KINDS",
     "LEVELS",
     "MATERIAL_KINDS",
     "MAX_FILE_CHARS",
     "PHASES",
     "PROGRAMMES",
+    "SUBMISSION_KINDS",
     "TRACKS",
     "AssessmentSpec",
     "AttendancePointsSpec",
@@ -47,6 +49,7 @@ __all__ = [
     "ModuleSpec",
     "PhasePlanSpec",
     "ProgrammeRule",
+    "QuestionSpec",
     "TierSpec",
     "WeightsSpec",
     "load_shipped",
@@ -59,8 +62,10 @@ Level = Literal["tieu_hoc", "thcs", "thpt"]
 Phase = Literal["self_study", "in_person", "follow_up"]
 Programme = Literal["etep-7-2-7", "hcmc-digital-skills", "local"]
 MaterialKind = Literal[
-    "document", "slides", "video", "audio", "quiz", "assignment", "forum", "link"
+    "document", "slides", "video", "audio", "quiz", "assignment", "forum", "link", "reflection"
 ]
+SubmissionKind = Literal["text", "link", "file"]
+LatePolicy = Literal["accept", "refuse"]
 
 #: Teachers first, then school managers — the order of the source plan; also the sort order.
 TRACKS: tuple[str, ...] = get_args(Track)
@@ -68,6 +73,10 @@ TRACKS: tuple[str, ...] = get_args(Track)
 LEVELS: tuple[str, ...] = get_args(Level)
 PHASES: tuple[str, ...] = get_args(Phase)
 MATERIAL_KINDS: tuple[str, ...] = get_args(MaterialKind)
+SUBMISSION_KINDS: tuple[str, ...] = get_args(SubmissionKind)
+#: Kinds the learner does inside blend727 (so they need no ``url``): a reflection is written
+#: here, an assignment is submitted here, a quiz with ``questions`` is taken here.
+IN_TOOL_KINDS: tuple[str, ...] = ("quiz", "assignment", "reflection")
 
 #: Longest module file accepted (characters); a real one is about 2 000.
 MAX_FILE_CHARS = 100_000
@@ -235,13 +244,65 @@ class PhasePlanSpec(_Spec):
         return self
 
 
+class QuestionSpec(_Spec):
+    """One multiple-choice question of a self-check quiz taken in blend727."""
+
+    text: str
+    choices: list[str] = Field(min_length=2, max_length=8)
+    #: The right choice, counted from 1 (as people number them).
+    answer: int = Field(ge=1)
+
+    @field_validator("text", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        return _clean_text(value)
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _choices(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        cleaned = []
+        for i, choice in enumerate(value):
+            try:
+                cleaned.append(_clean_text(choice))
+            except PydanticCustomError:
+                raise _fail("a choice must not be empty", i) from None
+        return cleaned
+
+    @model_validator(mode="after")
+    def _answer_is_a_choice(self) -> QuestionSpec:
+        if self.answer > len(self.choices):
+            raise _fail(
+                f"answer {self.answer} is not one of the {len(self.choices)} choices", "answer"
+            )
+        return self
+
+
 class MaterialSpec(_Spec):
-    """A learning material for one phase."""
+    """A learning item of one phase: something to read, watch or open in the LMS (the learner
+    marks it done), or something done in blend727 — a self-check quiz, a reflection, an
+    assignment — which is recorded as done when it is taken or submitted."""
 
     phase: Phase
     kind: MaterialKind
     title: str
-    url: str
+    #: Required unless the item is done in blend727 (see ``IN_TOOL_KINDS``).
+    url: str | None = None
+    #: Stable identifier of the item within the module version; default ``<phase>-<n>``.
+    key: str | None = None
+    description: str | None = None
+    #: Due at the end of this day of its phase (1 = the phase's first day); default: the
+    #: phase's last day.
+    due_day: int | None = Field(default=None, ge=1)
+    #: Counted in the phase's progress (and, for assignments, in the follow-up score).
+    required: bool = True
+    #: A quiz taken in blend727: its questions.
+    questions: list[QuestionSpec] = Field(default=[], max_length=50)
+    #: An assignment: what the learner may hand in (default: text, a link or a file).
+    submission: list[SubmissionKind] = []
+    #: An assignment after its due date: ``accept`` (marked late) or ``refuse``.
+    late: LatePolicy = "accept"
 
     @field_validator("phase", mode="before")
     @classmethod
@@ -258,6 +319,34 @@ class MaterialSpec(_Spec):
     def _title(cls, value: object) -> object:
         return _clean_text(value)
 
+    @field_validator("description", mode="before")
+    @classmethod
+    def _description(cls, value: object) -> object:
+        return _clean_optional_text(value)
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key(cls, value: object) -> object:
+        return value if value is None else _slug(value, "key")
+
+    @field_validator("submission", mode="before")
+    @classmethod
+    def _submission(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        for i, kind in enumerate(value):
+            if isinstance(kind, str) and kind not in SUBMISSION_KINDS:
+                choices = ", ".join(f'"{k}"' for k in SUBMISSION_KINDS)
+                raise _fail(f'unknown submission kind "{kind}"; use one of {choices}', i)
+        if len(set(map(str, value))) != len(value):
+            raise _fail("a submission kind is listed twice")
+        return value
+
+    @field_validator("late", mode="before")
+    @classmethod
+    def _late(cls, value: object) -> object:
+        return _one_of(value, get_args(LatePolicy), "late")
+
     @field_validator("url", mode="before")
     @classmethod
     def _http_url(cls, value: object) -> object:
@@ -267,6 +356,25 @@ class MaterialSpec(_Spec):
         if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise _fail(f'"{value}" is not an http:// or https:// address')
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MaterialSpec:
+        if self.url is None and self.kind not in IN_TOOL_KINDS:
+            raise _fail(f'a "{self.kind}" needs a url', "url")
+        if self.kind == "quiz" and self.url is None and not self.questions:
+            raise _fail("a quiz needs questions (taken in blend727) or a url", "questions")
+        if self.questions and self.kind != "quiz":
+            raise _fail("only a quiz has questions", "questions")
+        if self.submission and self.kind != "assignment":
+            raise _fail("only an assignment has submission kinds", "submission")
+        if self.kind == "assignment" and self.phase == "in_person":
+            raise _fail("an assignment belongs to self_study or follow_up", "phase")
+        return self
+
+    @property
+    def submission_kinds(self) -> tuple[str, ...]:
+        """What an assignment accepts (all three when the file names none)."""
+        return tuple(self.submission) or SUBMISSION_KINDS
 
 
 class WeightsSpec(_Spec):
@@ -457,7 +565,41 @@ class ModuleSpec(_Spec):
                 raise _fail(
                     f'level "{level}" is in levels and in unsourced_levels', "unsourced_levels", i
                 )
+        days = {
+            "self_study": self.plan.self_study_days,
+            "in_person": self.plan.in_person_days,
+            "follow_up": self.plan.follow_up_days,
+        }
+        keys: set[str] = set()
+        for i, key in enumerate(self.item_keys):
+            if key in keys:
+                raise _fail(f'item key "{key}" is used twice', "materials", i, "key")
+            keys.add(key)
+            material = self.materials[i]
+            if days[material.phase] == 0 and material.phase != "in_person":
+                raise _fail(
+                    f"the plan has no {material.phase} days for this item", "materials", i, "phase"
+                )
+            if material.due_day is not None and material.due_day > days[material.phase]:
+                raise _fail(
+                    f"due_day {material.due_day} is after the last day of its phase "
+                    f"({days[material.phase]})",
+                    "materials",
+                    i,
+                    "due_day",
+                )
         return self
+
+    @property
+    def item_keys(self) -> list[str]:
+        """Each material's key: its own, or ``<phase>-<n>`` (n counts within the phase)."""
+        counts: dict[str, int] = {}
+        out = []
+        for material in self.materials:
+            counts[material.phase] = counts.get(material.phase, 0) + 1
+            default = f"{material.phase.replace('_', '-')}-{counts[material.phase]}"
+            out.append(material.key or default)
+        return out
 
     # ---------------------------------------------------------------- derived
 
@@ -591,12 +733,18 @@ def _key_lines(text: str) -> dict[tuple[str | int, ...], int]:
     strings or arrays may be mistaken for keys, which only risks a wrong line hint.
     """
     found: dict[tuple[str | int, ...], int] = {}
-    counts: dict[tuple[str, ...], int] = {}
+    counts: dict[tuple[str | int, ...], int] = {}
     current: tuple[str | int, ...] = ()
     for number, line in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(line)
         if header:
-            names = _split_dotted(header.group(2))
+            # A table under an array of tables belongs to its latest element:
+            # [[materials.questions]] → ("materials", <n>, "questions").
+            names: tuple[str | int, ...] = ()
+            for name in _split_dotted(header.group(2)):
+                if names in counts:
+                    names = (*names, counts[names] - 1)
+                names = (*names, name)
             if header.group(1) == "[[":
                 index = counts.get(names, 0)
                 counts[names] = index + 1

@@ -235,13 +235,14 @@ def _page_context() -> dict[str, object]:
     }
 
 
-# Pages rendered here with a generic context; the administrator's 7-2-7 pages need real
-# data and are checked through real requests in tests/test_admin_pages.py instead.
+# Pages rendered here with a generic context. Pages that need real data are checked through
+# real requests instead: the administrator's 7-2-7 pages in tests/test_admin_pages.py, the
+# learning and grading pages in tests/test_whole_path.py.
+REAL_DATA_PAGES = ("_", "admin_", "learn_", "grading_")
 PAGES = sorted(
     p.name
     for p in TEMPLATE_DIR.glob("*.html")
-    if (not p.name.startswith("_") and not p.name.startswith("admin_"))
-    or p.name == "admin_lti.html"
+    if not p.name.startswith(REAL_DATA_PAGES) or p.name == "admin_lti.html"
 )
 
 

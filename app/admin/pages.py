@@ -45,7 +45,7 @@ from app.core.templating import render, request_locale, vndate
 from app.core.time import local, utcnow
 from app.identity.models import Course, Membership, Role, User
 from app.schedule.service import HolidayService, calendar_for
-from modules.catalogue import LEVELS, MATERIAL_KINDS, PHASES, ModuleSpec
+from modules.catalogue import IN_TOOL_KINDS, LEVELS, MATERIAL_KINDS, PHASES, ModuleSpec
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
@@ -87,6 +87,7 @@ KIND_NAMES = {
     "assignment": N_("Assignment"),
     "forum": N_("Forum"),
     "link": N_("Link"),
+    "reflection": N_("Reflection"),
 }
 HOLIDAY_KIND_NAMES = {
     "fixed": N_("Public holiday"),
@@ -457,7 +458,7 @@ def _module_form_from_spec(spec: ModuleSpec) -> tuple[dict[str, str], list[dict[
     values["pass_threshold"] = f"{spec.assessment.pass_threshold:g}"
     values["note"] = ""
     rows = [
-        {"n": i, "phase": m.phase, "kind": m.kind, "title": m.title, "url": m.url}
+        {"n": i, "src": i, "phase": m.phase, "kind": m.kind, "title": m.title, "url": m.url or ""}
         for i, m in enumerate(spec.materials)
     ]
     return values, _with_empty_rows(rows)
@@ -469,7 +470,9 @@ def _with_empty_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for phase in PHASES:
         empty = [r for r in rows if r["phase"] == phase and not (r["title"] or r["url"])]
         for _ in range(EMPTY_MATERIAL_ROWS - len(empty)):
-            out.append({"n": n, "phase": phase, "kind": "link", "title": "", "url": ""})
+            out.append(
+                {"n": n, "src": None, "phase": phase, "kind": "link", "title": "", "url": ""}
+            )
             n += 1
     return out
 
@@ -509,6 +512,7 @@ def _parse_module_form(request: Request, current: Mapping[str, Any], form: FormD
             "kind": _text(form, f"material-{n}-kind") or "link",
             "title": _text(form, f"material-{n}-title"),
             "url": _text(form, f"material-{n}-url"),
+            "src": _int(_text(form, f"material-{n}-src")),
         }
         for n in numbers
     ]
@@ -553,16 +557,23 @@ def _parse_module_form(request: Request, current: Mapping[str, Any], form: FormD
         assessment["pass_threshold"] = threshold
     spec["assessment"] = assessment
 
-    materials: list[dict[str, str]] = []
+    materials: list[dict[str, Any]] = []
     row_of: list[int] = []  # index in ``materials`` → row number on the form
+    before = list(current.get("materials") or [])
     for row in rows:
         if not (row["title"] or row["url"]):
             continue
         if not row["title"]:
             fail(f"material-{row['n']}-title", _REQUIRED)
-        if not row["url"]:
+        if not row["url"] and row["kind"] not in IN_TOOL_KINDS:
             fail(f"material-{row['n']}-url", _REQUIRED)
-        materials.append({k: row[k] for k in ("phase", "kind", "title", "url")})
+        # The form edits phase, kind, title and address; what only a module file can say
+        # (questions, due day, hand-in kinds, key…) is kept from the item it came from.
+        src = row.get("src")
+        material = dict(before[src]) if src is not None and 0 <= src < len(before) else {}
+        material.update({k: row[k] for k in ("phase", "kind", "title")})
+        material["url"] = row["url"] or None
+        materials.append({k: v for k, v in material.items() if v is not None})
         row_of.append(row["n"])
     spec["materials"] = materials
     if errors:

@@ -439,6 +439,7 @@ class AttendanceService:
                 if enrolment_id not in wanted and enrolment_id not in marks:
                     wanted[enrolment_id] = MarkInput(enrolment_id, rest)
         changed = 0
+        touched: list[int] = []
         for entry in wanted.values():
             existing = marks.get(entry.enrolment_id)
             if self._write_mark(
@@ -453,7 +454,10 @@ class AttendanceService:
                 reason=None,
             ):
                 changed += 1
+                touched.append(entry.enrolment_id)
         self.repo.flush()
+        if touched:
+            _refresh_results(self.session, info.cls.id, touched, now)
         return changed
 
     def _write_mark(
@@ -689,6 +693,7 @@ class AttendanceService:
             )
         )
         self.repo.flush()
+        _refresh_results(self.session, info.cls.id, [enrolment.id], now)
         return CheckinResult(info, decision.status, already=False)
 
     # -- scores ----------------------------------------------------------------------------
@@ -717,6 +722,16 @@ class AttendanceService:
                 )
             )
         return len(sessions), out
+
+
+def _refresh_results(
+    session: Session, class_id: int, enrolment_ids: list[int], now: datetime
+) -> None:
+    """Attendance moves the attendance component: recompute those learners' results (and
+    queue their scores) in the same transaction as the marks."""
+    from app.grading.service import GradingService
+
+    GradingService(session).refresh(class_id, enrolment_ids, now=now)
 
 
 def _check_status(value: str, field: str) -> None:

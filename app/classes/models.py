@@ -103,6 +103,9 @@ class TrainingClass(Base):
     virtual_fallback_url: Mapped[str | None] = mapped_column(Text, default=None)
     virtual_fallback_reason: Mapped[str | None] = mapped_column(Text, default=None)
     virtual_fallback_decided_on: Mapped[date | None] = mapped_column(Date, default=None)
+    # The LMS gradebook column of the class (AGS line item): the one the platform coupled to
+    # the resource link, or the one blend727 found or created; stored once, reused after.
+    line_item_url: Mapped[str | None] = mapped_column(Text, default=None)
     roster_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     ical_token: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

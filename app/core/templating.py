@@ -51,6 +51,14 @@ _env.install_gettext_callables(  # type: ignore[attr-defined]
 )
 
 
+def score_text(value: object, locale: str) -> str:
+    """A score as people write it: 7,25 in Vietnamese, 7.25 in English; "—" for none."""
+    if value is None:
+        return "—"
+    text = str(value)
+    return text.replace(".", ",") if locale == "vi" else text
+
+
 def request_locale(request: Request | None) -> str:
     if request is None:
         return DEFAULT_LOCALE
@@ -70,7 +78,14 @@ def render_string(name: str, context: dict[str, Any], locale: str) -> str:
 
     template = _env.get_template(name)
     return template.render(
-        {"locale": locale, "_": _gettext, "gettext": _gettext, "ngettext": _ngettext} | context
+        {
+            "locale": locale,
+            "_": _gettext,
+            "gettext": _gettext,
+            "ngettext": _ngettext,
+            "score": lambda value: score_text(value, locale),
+        }
+        | context
     )
 
 

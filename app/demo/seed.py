@@ -28,6 +28,69 @@ FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "V
 GIVEN = ["An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Hải", "Hoa", "Khánh", "Linh", "Mai", "Nam"]
 
 
+ETEP = "https://taphuan.csdl.edu.vn/"
+DEMO_ITEMS: list[dict[str, object]] = [
+    {
+        "phase": "self_study",
+        "kind": "document",
+        "title": "Đọc tài liệu mô đun 4 (phần 1: kế hoạch dạy học)",
+        "url": ETEP,
+        "due_day": 3,
+    },
+    {
+        "phase": "self_study",
+        "kind": "video",
+        "title": "Xem video bài giảng: xây dựng kế hoạch bài dạy theo hướng phát triển năng lực",
+        "url": ETEP,
+        "due_day": 5,
+    },
+    {
+        "phase": "self_study",
+        "kind": "quiz",
+        "title": "Tự kiểm tra: mô hình bồi dưỡng 7-2-7",
+        "questions": [
+            {
+                "text": "Mỗi mô đun có mấy ngày học trực tiếp?",
+                "choices": ["1 ngày", "2 ngày", "7 ngày"],
+                "answer": 2,
+            },
+            {
+                "text": "Một giáo viên cốt cán hỗ trợ khoảng bao nhiêu giáo viên đại trà?",
+                "choices": ["20", "50", "150"],
+                "answer": 2,
+            },
+        ],
+    },
+    {
+        "phase": "self_study",
+        "kind": "reflection",
+        "title": "Suy ngẫm: kế hoạch dạy học hiện nay của thầy/cô",
+        "description": "Viết ngắn (5–10 dòng): điều gì thầy/cô muốn thay đổi sau mô đun này?",
+    },
+    {
+        "phase": "in_person",
+        "kind": "slides",
+        "title": "Slide hai ngày học trực tiếp",
+        "url": ETEP,
+    },
+    {
+        "phase": "follow_up",
+        "kind": "assignment",
+        "title": "Nộp kế hoạch bài dạy minh hoạ",
+        "description": "Một kế hoạch bài dạy của thầy/cô, xây dựng theo mô đun (tệp Word/PDF, "
+        "đường dẫn hoặc văn bản).",
+        "due_day": 7,
+    },
+    {
+        "phase": "follow_up",
+        "kind": "forum",
+        "title": "Thảo luận trong nhóm cốt cán (không bắt buộc)",
+        "url": ETEP,
+        "required": False,
+    },
+]
+
+
 def seed_demo(session: Session, platform: Platform) -> None:
     repo = PlatformRepository(session)
     deployment_pk = repo.deployment_pk(platform.id, DEMO_DEPLOYMENT_ID)
@@ -73,7 +136,17 @@ def seed_demo(session: Session, platform: Platform) -> None:
     )
 
     catalogue = CatalogueService(session)
-    module = next(m for m, _ in catalogue.modules(deployment_pk) if m.key == "gvpt-4")
+    module, version = next((m, v) for m, v in catalogue.modules(deployment_pk) if m.key == "gvpt-4")
+    if not version.spec.get("materials"):
+        # The shipped modules carry no items (they are the LMS's and the trainers'); the demo
+        # adds some, as an administrator would, so that every kind of item can be tried.
+        catalogue.update(
+            deployment_pk,
+            module.id,
+            {**version.spec, "materials": DEMO_ITEMS},
+            user_id=None,
+            note="Học liệu minh hoạ của bản demo",
+        )
     service = ClassService(session)
     wave = service.repo.wave_by_name(deployment_pk, "Đợt 1") or service.create_wave(
         deployment_pk, WaveCreate(name="Đợt 1", year=local(now).year, description="Mô đun 4")

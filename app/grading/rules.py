@@ -72,12 +72,14 @@ __all__ = [
     "Weights",
     "apply_override",
     "attendance_score",
+    "components_from",
     "compute_result",
     "follow_up_score",
     "grading_progress",
     "round_score",
     "self_study_score",
     "to_ags_score",
+    "with_override",
 ]
 
 Component = Literal["self_study", "attendance", "follow_up"]
@@ -632,3 +634,62 @@ def to_ags_score(result: ModuleResult, score_maximum: Decimal | int = 10) -> Dec
         return result.score
     with localcontext(_CONTEXT):
         return round_score(result.score * maximum / TEN)
+
+
+# -- components from what learners did -----------------------------------------------------
+
+
+def components_from(
+    *,
+    self_study_done: int,
+    self_study_total: int,
+    manual_self_study: Decimal | None,
+    assignment_grades: Sequence[Decimal | None],
+    manual_follow_up: Decimal | None,
+    attendance: Decimal | None,
+) -> Components:
+    """The three components of one learner.
+
+    Self-study is the share of the required self-study items done (:func:`self_study_score`)
+    when the module has such items, else the score the trainer entered. Follow-up is the mean
+    of the grades of the required assignments — ``None`` until every one is graded — when the
+    module has assignments, else the score the trainer entered. Attendance is computed by the
+    caller over every session of the class (:func:`attendance_score`).
+    """
+    if self_study_total:
+        self_study = self_study_score(self_study_done, self_study_total)
+    else:
+        self_study = manual_self_study
+    if assignment_grades:
+        if any(g is None for g in assignment_grades):
+            follow_up = None
+        else:
+            with localcontext(_CONTEXT):
+                total = sum(
+                    (_score(g, "follow_up") for g in assignment_grades if g is not None), ZERO
+                )
+                follow_up = round_score(total / len(assignment_grades))
+    else:
+        follow_up = manual_follow_up
+    return Components(self_study=self_study, attendance=attendance, follow_up=follow_up)
+
+
+def with_override(
+    result: ModuleResult,
+    *,
+    score: Decimal,
+    classification: str,
+    reason: str,
+    by_user_id: int | None,
+) -> ModuleResult:
+    """``result`` as a trainer set it (already checked by :func:`apply_override` when set):
+    the override stands however the components move afterwards, until it is cleared."""
+    kept = tuple(r for r in result.reasons if r.code != "overridden")
+    return replace(
+        result,
+        score=round_score(_decimal(score, "score")),
+        classification=classification,
+        final=True,
+        reasons=(*kept, _reason("overridden", reason=reason, by_user_id=by_user_id)),
+        overridden=True,
+    )

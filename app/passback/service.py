@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -143,8 +144,11 @@ class OutboxWorker:
         batch: int = 50,
         rng: random.Random | None = None,
         token_cache: Any = None,
+        before_round: Callable[[datetime], None] | None = None,
     ) -> None:
         self.database = database
+        # Work to do before each round (the result sweep: app.grading.service.ResultSweeper).
+        self.before_round = before_round
         self.http = http
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.batch = batch
@@ -153,6 +157,8 @@ class OutboxWorker:
 
     def run_once(self, now: datetime | None = None) -> RunResult:
         now = now or utcnow()
+        if self.before_round is not None:
+            self.before_round(now)
         result = RunResult()
         with self.database.session() as db:
             ids = OutboxRepository(db).claim(self.worker_id, now, now + LEASE, self.batch)

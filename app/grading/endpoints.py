@@ -1,0 +1,336 @@
+"""The core trainer's grading pages and the results API. Thin: read, call a service, render.
+
+Pages (core trainer of the cohort, or an administrator for the whole class):
+
+* ``GET  /grading/classes/{id}`` — every learner followed: progress per phase, hand-ins
+  waiting for a grade, components, result;
+* ``GET  /grading/enrolments/{id}`` — one learner: items, hand-ins with a grade form,
+  the result with its components, the override form and the audit trail;
+* ``POST /grading/submissions/{id}/grade``, ``POST /grading/enrolments/{id}/override``,
+  ``…/override/clear``, ``…/manual``.
+
+JSON API under ``/api/v1/grading`` (``X-CSRF-Token`` on writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from app.attendance.service import clock
+from app.auth.api import ApiTrainer
+from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
+from app.core.i18n import gettext
+from app.core.templating import render, request_locale
+from app.core.time import local
+from app.grading.rules import MAX_REASON_CHARS
+from app.grading.service import GradingService, LearnerResult
+from app.identity.models import Role
+from app.learning.endpoints import small_form
+from app.learning.rules import parse_grade
+from app.learning.service import LearnerView, LearningService
+
+pages = APIRouter(prefix="/grading", include_in_schema=False)
+api = APIRouter(prefix="/api/v1/grading", tags=["grading"])
+
+Now = Depends(clock)
+Follower = Depends(require_roles(Role.TRAINER, Role.ADMIN))
+
+
+def _(message: str) -> str:
+    """Marks an English message id for extraction; translated when it is shown."""
+    return message
+
+
+FIELD_NAMES = {
+    "score": _("Score"),
+    "classification": _("Result"),
+    "override": _("Override removed"),
+    "self_study": _("Self-study"),
+    "follow_up": _("Follow-up"),
+}
+GRADE_OF = _("Grade of “%(item)s”")
+
+
+def _field_namer(locale: str, view: LearnerView) -> Callable[[str], str]:
+    titles = {s.item.key: s.item.title for s in view.items}
+
+    def name(field: str) -> str:
+        if field.startswith("item:"):
+            key = field.removeprefix("item:")
+            return gettext(locale, GRADE_OF) % {"item": titles.get(key, key)}
+        return gettext(locale, FIELD_NAMES.get(field, field))
+
+    return name
+
+
+def _hm(value: datetime) -> str:
+    return local(value).strftime("%H:%M")
+
+
+def _csrf(viewer: Viewer, form: FormData) -> None:
+    token = form.get("csrf_token")
+    check_csrf(viewer, token if isinstance(token, str) else None)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+@pages.get("/classes/{class_id}")
+def class_page(
+    class_id: int, request: Request, viewer: Viewer = Follower, db: Session = ReadDbSession
+) -> Response:
+    view = LearningService(db).class_progress(viewer, class_id)
+    return render(request, "grading_class.html", {"viewer": viewer, "view": view})
+
+
+@pages.get("/enrolments/{enrolment_id}")
+def learner_page(
+    enrolment_id: int,
+    request: Request,
+    saved: str | None = None,
+    viewer: Viewer = Follower,
+    db: Session = ReadDbSession,
+    now: datetime = Now,
+) -> Response:
+    view = LearningService(db).learner_detail(viewer, enrolment_id, now)
+    history = GradingService(db).history(viewer, enrolment_id)
+    return render(
+        request,
+        "grading_learner.html",
+        {
+            "viewer": viewer,
+            "view": view,
+            "history": history,
+            "saved": saved,
+            "reason_max": MAX_REASON_CHARS,
+            "field_name": _field_namer(request_locale(request), view),
+            "hm": _hm,
+        },
+    )
+
+
+@pages.post("/submissions/{submission_id}/grade")
+def grade_page(
+    submission_id: int,
+    form: FormData = Depends(small_form),
+    viewer: Viewer = Follower,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> Response:
+    _csrf(viewer, form)
+    score = parse_grade(_field(form, "score"))
+    row = LearningService(db).grade(viewer, submission_id, score, _field(form, "feedback"), now)
+    return RedirectResponse(
+        f"/grading/enrolments/{row.enrolment_id}?saved=grade#item-{row.item_key}", status_code=303
+    )
+
+
+@pages.post("/enrolments/{enrolment_id}/override")
+def override_page(
+    enrolment_id: int,
+    form: FormData = Depends(small_form),
+    viewer: Viewer = Follower,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> Response:
+    _csrf(viewer, form)
+    score = parse_grade(_field(form, "score"))
+    GradingService(db).override(
+        viewer, enrolment_id, score, _field(form, "classification"), _field(form, "reason"), now
+    )
+    return RedirectResponse(f"/grading/enrolments/{enrolment_id}?saved=override", status_code=303)
+
+
+@pages.post("/enrolments/{enrolment_id}/override/clear")
+def clear_override_page(
+    enrolment_id: int,
+    form: FormData = Depends(small_form),
+    viewer: Viewer = Follower,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> Response:
+    _csrf(viewer, form)
+    GradingService(db).clear_override(viewer, enrolment_id, _field(form, "reason"), now)
+    return RedirectResponse(f"/grading/enrolments/{enrolment_id}?saved=override", status_code=303)
+
+
+@pages.post("/enrolments/{enrolment_id}/manual")
+def manual_page(
+    enrolment_id: int,
+    form: FormData = Depends(small_form),
+    viewer: Viewer = Follower,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> Response:
+    _csrf(viewer, form)
+    raw = _field(form, "score").strip()
+    score = parse_grade(raw) if raw else None
+    GradingService(db).set_manual(
+        viewer, enrolment_id, _field(form, "component"), score, _field(form, "reason"), now
+    )
+    return RedirectResponse(f"/grading/enrolments/{enrolment_id}?saved=manual", status_code=303)
+
+
+# -- the JSON API ----------------------------------------------------------------------------
+
+
+def _dec(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def result_out(found: LearnerResult) -> dict[str, Any]:
+    result = found.result
+    return {
+        "enrolment_id": found.enrolment_id,
+        "components": {
+            "self_study": _dec(result.components.self_study),
+            "attendance": _dec(result.components.attendance),
+            "follow_up": _dec(result.components.follow_up),
+        },
+        "score": _dec(result.score),
+        "classification": result.classification,
+        "final": result.final,
+        "overridden": result.overridden,
+        "reasons": [{"code": r.code, "message": r.message % r.params} for r in result.reasons],
+    }
+
+
+class GradeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: Decimal = Field(ge=0, le=10, decimal_places=2)
+    feedback: str | None = Field(default=None, max_length=5000)
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: Decimal = Field(ge=0, le=10, decimal_places=2)
+    classification: str = Field(max_length=40)
+    reason: str = Field(max_length=MAX_REASON_CHARS + 100)
+
+
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(max_length=MAX_REASON_CHARS + 100)
+
+
+class ManualIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    component: str = Field(pattern="^(self_study|follow_up)$")
+    score: Decimal | None = Field(ge=0, le=10, decimal_places=2)
+    reason: str = Field(max_length=MAX_REASON_CHARS + 100)
+
+
+@api.post("/submissions/{submission_id}/grade", summary="Grade a hand-in (0–10)")
+def post_grade(
+    submission_id: int,
+    data: GradeIn,
+    viewer: Viewer = ApiTrainer,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> dict[str, Any]:
+    row = LearningService(db).grade(viewer, submission_id, data.score, data.feedback, now)
+    found = GradingService(db).refresh_one(row.enrolment_id, now=now)
+    return {"grade": {"id": row.id, "score": str(row.score)}, "result": result_out(found)}
+
+
+@api.get("/classes/{class_id}/results", summary="Module results of the learners a viewer follows")
+def class_results(
+    class_id: int, viewer: Viewer = ApiTrainer, db: Session = ReadDbSession
+) -> dict[str, Any]:
+    view = LearningService(db).class_progress(viewer, class_id)
+    return {
+        "class_id": class_id,
+        "results": [
+            {
+                "enrolment_id": r.enrolment_id,
+                "user_id": r.user.id,
+                "name": r.user.display_name,
+                "self_study": _dec(r.result.self_study) if r.result else None,
+                "attendance": _dec(r.result.attendance) if r.result else None,
+                "follow_up": _dec(r.result.follow_up) if r.result else None,
+                "score": _dec(r.result.score) if r.result else None,
+                "classification": r.result.classification if r.result else "incomplete",
+                "final": bool(r.result and r.result.final),
+                "overridden": bool(r.result and r.result.override_score is not None),
+            }
+            for r in view.rows
+        ],
+    }
+
+
+@api.put("/enrolments/{enrolment_id}/override", summary="Override a module result")
+def put_override(
+    enrolment_id: int,
+    data: OverrideIn,
+    viewer: Viewer = ApiTrainer,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> dict[str, Any]:
+    found = GradingService(db).override(
+        viewer, enrolment_id, data.score, data.classification, data.reason, now
+    )
+    return result_out(found)
+
+
+@api.post("/enrolments/{enrolment_id}/override/clear", summary="Remove an override")
+def clear_override(
+    enrolment_id: int,
+    data: ReasonIn,
+    viewer: Viewer = ApiTrainer,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> dict[str, Any]:
+    return result_out(GradingService(db).clear_override(viewer, enrolment_id, data.reason, now))
+
+
+@api.put("/enrolments/{enrolment_id}/manual", summary="Enter a component score by hand")
+def put_manual(
+    enrolment_id: int,
+    data: ManualIn,
+    viewer: Viewer = ApiTrainer,
+    db: Session = DbSession,
+    now: datetime = Now,
+) -> dict[str, Any]:
+    found = GradingService(db).set_manual(
+        viewer, enrolment_id, data.component, data.score, data.reason, now
+    )
+    return result_out(found)
+
+
+@api.get("/enrolments/{enrolment_id}/history", summary="Audit trail of a result")
+def history(
+    enrolment_id: int, viewer: Viewer = ApiTrainer, db: Session = ReadDbSession
+) -> dict[str, Any]:
+    return {
+        "enrolment_id": enrolment_id,
+        "changes": [
+            {
+                "at": change.at.isoformat(),
+                "by": user.display_name if user else None,
+                "by_user_id": change.by_user_id,
+                "field": change.field,
+                "old": change.old,
+                "new": change.new,
+                "reason": change.reason,
+            }
+            for change, user in GradingService(db).history(viewer, enrolment_id)
+        ],
+    }
+
+
+__all__ = ["api", "pages"]

@@ -1,0 +1,199 @@
+"""Queries for learning items. Every lookup that starts from an id a request carries goes
+through the class and the deployment (tenant) the caller belongs to; the rest take ids the
+service already checked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.catalogue.models import ModuleVersion
+from app.classes.models import Cohort, Enrolment, EnrolmentStatus, TrainingClass
+from app.core.upsert import insert_if_absent
+from app.identity.models import User
+from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
+
+
+class LearningRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj: object) -> None:
+        self.session.add(obj)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    # -- classes, enrolments ---------------------------------------------------------------
+    def get_class(self, deployment_id: int, class_id: int) -> TrainingClass | None:
+        stmt = select(TrainingClass).where(
+            TrainingClass.deployment_id == deployment_id, TrainingClass.id == class_id
+        )
+        return self.session.scalars(stmt).first()
+
+    def module_version(self, version_id: int) -> ModuleVersion | None:
+        return self.session.get(ModuleVersion, version_id)
+
+    def active_enrolment(self, class_id: int, user_id: int) -> Enrolment | None:
+        stmt = select(Enrolment).where(
+            Enrolment.class_id == class_id,
+            Enrolment.user_id == user_id,
+            Enrolment.status == EnrolmentStatus.ACTIVE,
+        )
+        return self.session.scalars(stmt).first()
+
+    def enrolment_in_tenant(
+        self, deployment_id: int, enrolment_id: int
+    ) -> tuple[Enrolment, TrainingClass, User] | None:
+        stmt = (
+            select(Enrolment, TrainingClass, User)
+            .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
+            .join(User, User.id == Enrolment.user_id)
+            .where(Enrolment.id == enrolment_id, TrainingClass.deployment_id == deployment_id)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def learner_classes(self, deployment_id: int, user_id: int) -> Sequence[TrainingClass]:
+        stmt = (
+            select(TrainingClass)
+            .join(Enrolment, Enrolment.class_id == TrainingClass.id)
+            .where(
+                TrainingClass.deployment_id == deployment_id,
+                Enrolment.user_id == user_id,
+                Enrolment.status == EnrolmentStatus.ACTIVE,
+            )
+            .order_by(TrainingClass.starts_on.desc(), TrainingClass.id)
+        )
+        return self.session.scalars(stmt).all()
+
+    def trainer_cohort_ids(self, class_id: int, user_id: int) -> list[int]:
+        stmt = (
+            select(Cohort.id)
+            .where(Cohort.class_id == class_id, Cohort.trainer_user_id == user_id)
+            .order_by(Cohort.position)
+        )
+        return list(self.session.scalars(stmt))
+
+    def roster(
+        self, class_id: int, cohort_ids: Sequence[int] | None
+    ) -> Sequence[tuple[Enrolment, User]]:
+        """Active learners of the class, or of the given cohorts of it, by school and name."""
+        stmt = (
+            select(Enrolment, User)
+            .join(User, User.id == Enrolment.user_id)
+            .where(Enrolment.class_id == class_id, Enrolment.status == EnrolmentStatus.ACTIVE)
+            .order_by(User.school, User.name, User.id)
+        )
+        if cohort_ids is not None:
+            if not cohort_ids:
+                return []
+            stmt = stmt.where(Enrolment.cohort_id.in_(cohort_ids))
+        return [(r[0], r[1]) for r in self.session.execute(stmt).all()]
+
+    # -- progress --------------------------------------------------------------------------
+    def progress(self, enrolment_ids: Sequence[int]) -> dict[int, dict[str, ItemProgress]]:
+        out: dict[int, dict[str, ItemProgress]] = {e: {} for e in enrolment_ids}
+        if not enrolment_ids:
+            return out
+        stmt = select(ItemProgress).where(ItemProgress.enrolment_id.in_(enrolment_ids))
+        for row in self.session.scalars(stmt):
+            out[row.enrolment_id][row.item_key] = row
+        return out
+
+    def mark_done(self, values: dict[str, Any]) -> bool:
+        """Record an item as done (first time only: the first completion time stays);
+        True when it was not done before."""
+        return insert_if_absent(
+            self.session, ItemProgress, values, conflict=("enrolment_id", "item_key")
+        )
+
+    def unmark(self, enrolment_id: int, item_key: str) -> int:
+        result = self.session.execute(
+            delete(ItemProgress).where(
+                ItemProgress.enrolment_id == enrolment_id, ItemProgress.item_key == item_key
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- quizzes ---------------------------------------------------------------------------
+    def best_quiz(self, enrolment_ids: Sequence[int]) -> dict[tuple[int, str], tuple[int, int]]:
+        """Best ``(correct, total)`` per (enrolment, quiz)."""
+        if not enrolment_ids:
+            return {}
+        stmt = (
+            select(
+                QuizAttempt.enrolment_id,
+                QuizAttempt.item_key,
+                func.max(QuizAttempt.correct),
+                func.max(QuizAttempt.total),
+                func.count(),
+            )
+            .where(QuizAttempt.enrolment_id.in_(enrolment_ids))
+            .group_by(QuizAttempt.enrolment_id, QuizAttempt.item_key)
+        )
+        return {(int(e), str(k)): (int(c), int(t)) for e, k, c, t, _n in self.session.execute(stmt)}
+
+    def quiz_attempts(self, enrolment_id: int, item_key: str) -> int:
+        stmt = select(func.count()).where(
+            QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.item_key == item_key
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    # -- submissions -----------------------------------------------------------------------
+    def submissions(self, enrolment_ids: Sequence[int]) -> dict[int, list[Submission]]:
+        """Every submission of the enrolments, oldest first."""
+        out: dict[int, list[Submission]] = {e: [] for e in enrolment_ids}
+        if not enrolment_ids:
+            return out
+        stmt = (
+            select(Submission)
+            .where(Submission.enrolment_id.in_(enrolment_ids))
+            .order_by(Submission.enrolment_id, Submission.item_key, Submission.attempt)
+        )
+        for row in self.session.scalars(stmt):
+            out[row.enrolment_id].append(row)
+        return out
+
+    def last_attempt(self, enrolment_id: int, item_key: str) -> int:
+        stmt = select(func.max(Submission.attempt)).where(
+            Submission.enrolment_id == enrolment_id, Submission.item_key == item_key
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    def submission_in_tenant(
+        self, deployment_id: int, submission_id: int
+    ) -> tuple[Submission, Enrolment, TrainingClass] | None:
+        stmt = (
+            select(Submission, Enrolment, TrainingClass)
+            .join(Enrolment, Enrolment.id == Submission.enrolment_id)
+            .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
+            .where(Submission.id == submission_id, TrainingClass.deployment_id == deployment_id)
+        )
+        row = self.session.execute(stmt).first()
+        return (row[0], row[1], row[2]) if row else None
+
+    def grades(self, enrolment_ids: Sequence[int]) -> dict[tuple[int, str], SubmissionGrade]:
+        """The newest grade per (enrolment, item)."""
+        out: dict[tuple[int, str], SubmissionGrade] = {}
+        if not enrolment_ids:
+            return out
+        stmt = (
+            select(SubmissionGrade)
+            .where(SubmissionGrade.enrolment_id.in_(enrolment_ids))
+            .order_by(SubmissionGrade.graded_at, SubmissionGrade.id)
+        )
+        for row in self.session.scalars(stmt):
+            out[(row.enrolment_id, row.item_key)] = row
+        return out
+
+    def grade_history(self, enrolment_id: int) -> Sequence[SubmissionGrade]:
+        stmt = (
+            select(SubmissionGrade)
+            .where(SubmissionGrade.enrolment_id == enrolment_id)
+            .order_by(SubmissionGrade.graded_at, SubmissionGrade.id)
+        )
+        return self.session.scalars(stmt).all()

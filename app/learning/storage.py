@@ -1,0 +1,114 @@
+"""Files learners hand in: stored outside the web root, under a random name, never served
+by path.
+
+A file is written to a temporary name first and moved into place only when it is complete
+and within the limits, so a refused or broken upload leaves nothing behind. Downloads go
+through an endpoint that checks who may read it, and are sent as attachments with
+``X-Content-Type-Options: nosniff`` (a hand-in is never rendered by the tool's origin).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from app.core.errors import PayloadTooLarge, ValidationFailed
+
+#: What a lesson plan, a slide deck, a scan or a spreadsheet comes as.
+ALLOWED_EXTENSIONS: dict[str, str] = {
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".ppt": "application/vnd.ms-powerpoint",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".odp": "application/vnd.oasis.opendocument.presentation",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".ods": "application/vnd.oasis.opendocument.spreadsheet",
+    ".txt": "text/plain",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".zip": "application/zip",
+}
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+
+
+def clean_file_name(name: str) -> str:
+    """The name to show and to offer on download: the last path part, NFC, printable,
+    at most 200 characters (keeping the extension)."""
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*')
+    if len(base) > 200:
+        stem, dot, ext = base.rpartition(".")
+        base = (stem[: 200 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else base[:200]
+    return base
+
+
+def check_file_name(name: str) -> tuple[str, str]:
+    """``(clean name, content type)``, or the error the learner sees."""
+    clean = clean_file_name(name)
+    ext = os.path.splitext(clean)[1].lower()
+    if not clean or ext not in ALLOWED_EXTENSIONS:
+        raise ValidationFailed(
+            "Files of this type are not accepted; send one of %(types)s",
+            params={"field": "file", "types": ", ".join(sorted(ALLOWED_EXTENSIONS))},
+        )
+    return clean, ALLOWED_EXTENSIONS[ext]
+
+
+class FileStore:
+    def __init__(self, root: Path, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def path(self, key: str) -> Path:
+        if not key or not key.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("bad file key")
+        return self.root / key[:2] / key
+
+    def save(self, name: str, source: BinaryIO) -> StoredFile:
+        """Copy ``source`` in, within the size limit; raises before anything is kept."""
+        clean, content_type = check_file_name(name)
+        key = secrets.token_urlsafe(24)
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(partial, "wb") as out:
+                while chunk := source.read(CHUNK):
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise PayloadTooLarge(
+                            "The file is larger than %(max)s MB.",
+                            params={"max": self.max_bytes // (1024 * 1024), "field": "file"},
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+            if size == 0:
+                raise ValidationFailed("The file is empty", params={"field": "file"})
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return StoredFile(key, clean, size, content_type, digest.hexdigest())
+
+    def discard(self, key: str) -> None:
+        """Remove a file whose database row was not committed."""
+        self.path(key).unlink(missing_ok=True)
