@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from modules.catalogue import (
     MaterialSpec,
     ModuleSpec,
     PhasePlanSpec,
+    QuestionSpec,
     TierSpec,
     WeightsSpec,
     load_shipped,
@@ -43,6 +45,15 @@ def _problems(text: str, filename: str = "upload.toml") -> list[ImportProblem]:
 
 def _line_of(text: str, start: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(start))
+
+
+def _readme_toml(heading: str) -> str:
+    """The first TOML block after ``heading`` in modules/README.md."""
+    readme = (Path(__file__).resolve().parent.parent / "modules" / "README.md").read_text(
+        encoding="utf-8"
+    )
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    return section.split("```toml\n", 1)[1].split("```", 1)[0]
 
 
 def _local_topic(code: str = "ky-nang-so-1", track: str = "gvpt") -> str:
@@ -324,10 +335,7 @@ class TestExport:
         assert parse_module_file(decomposed, "nfd.toml") == parse_module_file(text, "nfc.toml")
 
     def test_the_readme_example_is_a_valid_file(self) -> None:
-        readme = (Path(__file__).resolve().parent.parent / "modules" / "README.md").read_text(
-            encoding="utf-8"
-        )
-        example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+        example = _readme_toml("## Example")
         spec = parse_module_file(example, "README.md")
         assert spec.slug == "gvpt-hoc-lieu-so"
         assert [t.code for t in spec.assessment.tiers] == ["kha", "gioi"]
@@ -353,3 +361,284 @@ class TestExport:
             ),
         )
         assert parse_module_file(spec.to_toml(), "m.toml") == spec
+
+
+def _with_items(items: str, *, plan: dict[str, int] | None = None) -> str:
+    """Shipped GVPT module 4 (7-2-7 plan) with ``items`` in place of ``materials = []``."""
+    text = _shipped_text("gvpt-m04.toml").replace("materials = []\n", "")
+    for key, value in (plan or {}).items():
+        text = re.sub(rf"^{key} = \d+$", f"{key} = {value}", text, count=1, flags=re.MULTILINE)
+    return text + "\n" + items
+
+
+def _lines_of(text: str, start: str) -> list[int]:
+    return [i for i, line in enumerate(text.splitlines(), 1) if line.startswith(start)]
+
+
+def _item(phase: str, kind: str, *extra: str, url: bool = True) -> str:
+    lines = ["[[materials]]", f'phase = "{phase}"', f'kind = "{kind}"', f'title = "{kind} {phase}"']
+    if url:
+        lines.append(f'url = "https://lms.example.vn/{kind}"')
+    return "\n".join([*lines, *extra]) + "\n\n"
+
+
+_QUESTIONS = """
+[[materials.questions]]
+text = "Câu 1?"
+choices = ["A", "B"]
+answer = 1
+
+[[materials.questions]]
+text = "Câu 2?"
+choices = ["A", "B", "C"]
+answer = 3
+"""
+
+
+class TestLearningItems:
+    def test_the_readme_example_items_parse_as_documented(self) -> None:
+        items = _readme_toml("### `materials` — learning items")
+        assert "[[materials]]" in items and "[plan]" not in items
+        spec = parse_module_file(_with_items(items), "gvpt-m04.toml")
+        reading, quiz, reflection, assignment = spec.materials
+        assert spec.item_keys == ["doc-chuong-trinh", "tu-kiem-tra", "self-study-3", "follow-up-1"]
+        assert [m.kind for m in spec.materials] == ["document", "quiz", "reflection", "assignment"]
+        assert (reading.phase, reading.due_day, reading.url is not None) == ("self_study", 3, True)
+        assert [len(q.choices) for q in quiz.questions] == [3, 3]
+        assert [q.answer for q in quiz.questions] == [2, 2]
+        assert quiz.url is None and quiz.due_day == 5
+        assert (reflection.url, reflection.due_day) == (None, None)
+        assert (assignment.phase, assignment.due_day) == ("follow_up", 6)
+        assert assignment.submission_kinds == ("file",)
+        assert assignment.late == "accept"
+        assert all(m.required for m in spec.materials)
+        assert parse_module_file(spec.to_toml(), "export.toml") == spec
+
+    def test_defaults_key_due_day_required_late_and_submission(self) -> None:
+        items = (
+            _item("self_study", "document")
+            + _item("in_person", "slides")
+            + _item("self_study", "video", 'key = "clip"')
+            + _item("follow_up", "assignment", url=False)
+            + _item("self_study", "reflection", url=False)
+        )
+        spec = parse_module_file(_with_items(items), "m.toml")
+        # n counts the items of each phase, keyed ones included.
+        assert spec.item_keys == [
+            "self-study-1",
+            "in-person-1",
+            "clip",
+            "follow-up-1",
+            "self-study-3",
+        ]
+        assert [m.key for m in spec.materials] == [None, None, "clip", None, None]
+        assert all(m.due_day is None and m.required for m in spec.materials)
+        assignment = spec.materials[3]
+        assert assignment.late == "accept"
+        assert assignment.submission_kinds == ("text", "link", "file")
+
+    @pytest.mark.parametrize(
+        ("phase", "last_day"), [("self_study", 7), ("in_person", 2), ("follow_up", 7)]
+    )
+    def test_due_day_after_its_phase_is_refused_with_line_and_field(
+        self, phase: str, last_day: int
+    ) -> None:
+        ok = _with_items(_item(phase, "document", f"due_day = {last_day}"))
+        assert parse_module_file(ok, "m.toml").materials[0].due_day == last_day
+        text = _with_items(
+            _item("self_study", "video") + _item(phase, "document", f"due_day = {last_day + 1}")
+        )
+        [problem] = _problems(text)
+        assert problem.field == "materials[1].due_day"
+        assert problem.line == _line_of(text, "due_day =")
+        assert f"({last_day})" in problem.message
+
+    def test_due_day_zero_is_refused(self) -> None:
+        [problem] = _problems(_with_items(_item("self_study", "document", "due_day = 0")))
+        assert problem.field == "materials[0].due_day"
+
+    def test_a_shorter_plan_shortens_what_due_day_may_be(self) -> None:
+        text = _with_items(
+            _item("follow_up", "document", "due_day = 4"), plan={"follow_up_days": 3}
+        )
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].due_day"
+        assert "(3)" in problem.message
+
+    def test_item_in_an_online_phase_without_days_is_refused(self) -> None:
+        text = _with_items(_item("self_study", "document"), plan={"self_study_days": 0})
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].phase"
+        assert "self_study" in problem.message
+
+    def test_duplicate_keys_are_refused_on_the_second_item(self) -> None:
+        text = _with_items(
+            _item("self_study", "document", 'key = "bai-1"')
+            + _item("follow_up", "video", 'key = "bai-1"')
+        )
+        [problem] = _problems(text)
+        assert problem.field == "materials[1].key"
+        assert problem.line == _lines_of(text, "key =")[1]
+        assert '"bai-1"' in problem.message
+
+    def test_an_own_key_that_takes_a_default_key_is_refused(self) -> None:
+        text = _with_items(
+            _item("self_study", "document", 'key = "self-study-2"') + _item("self_study", "video")
+        )
+        [problem] = _problems(text)
+        assert problem.field == "materials[1].key"
+        assert '"self-study-2"' in problem.message
+
+    @pytest.mark.parametrize("key", ["Bai-1", "bai--1", "bai_1", "-bai", "a" * 41])
+    def test_a_key_that_is_not_a_slug_is_refused(self, key: str) -> None:
+        [problem] = _problems(_with_items(_item("self_study", "document", f'key = "{key}"')))
+        assert problem.field == "materials[0].key"
+
+    def test_quiz_without_questions_or_url_is_refused(self) -> None:
+        text = _with_items(_item("self_study", "quiz", url=False))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].questions"
+        assert "questions" in problem.message and "url" in problem.message
+        # Either one is enough: a quiz in the LMS, or one taken in blend727.
+        assert parse_module_file(_with_items(_item("self_study", "quiz")), "m.toml")
+        in_tool = parse_module_file(
+            _with_items(_item("self_study", "quiz", url=False) + _QUESTIONS), "m.toml"
+        )
+        assert [q.text for q in in_tool.materials[0].questions] == ["Câu 1?", "Câu 2?"]
+
+    @pytest.mark.parametrize("kind", ["document", "reflection", "assignment"])
+    def test_questions_on_anything_but_a_quiz_are_refused(self, kind: str) -> None:
+        text = _with_items(_item("follow_up", kind) + _QUESTIONS)
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].questions"
+        assert "quiz" in problem.message
+
+    def test_answer_beyond_the_choices_is_refused_on_its_line(self) -> None:
+        questions = _QUESTIONS.replace("answer = 3", "answer = 4")
+        text = _with_items(_item("self_study", "video") + _item("self_study", "quiz") + questions)
+        [problem] = _problems(text)
+        assert problem.field == "materials[1].questions[1].answer"
+        assert problem.line == _line_of(text, "answer = 4")
+        assert "4" in problem.message and "3 choices" in problem.message
+
+    @pytest.mark.parametrize(
+        ("question", "field"),
+        [
+            ('text = "?"\nchoices = ["A"]\nanswer = 1', "choices"),
+            ('text = "?"\nchoices = ["A", "B"]\nanswer = 0', "answer"),
+            ('text = "?"\nchoices = ["A", " "]\nanswer = 1', "choices[1]"),
+            ('text = " "\nchoices = ["A", "B"]\nanswer = 1', "text"),
+            ('text = "?"\nchoices = ["1","2","3","4","5","6","7","8","9"]\nanswer = 1', "choices"),
+        ],
+    )
+    def test_malformed_questions_are_refused(self, question: str, field: str) -> None:
+        text = _with_items(_item("self_study", "quiz") + f"[[materials.questions]]\n{question}\n")
+        [problem] = _problems(text)
+        assert problem.field == f"materials[0].questions[0].{field}"
+
+    @pytest.mark.parametrize("kind", ["reflection", "document", "quiz"])
+    def test_submission_kinds_on_anything_but_an_assignment_are_refused(self, kind: str) -> None:
+        text = _with_items(_item("self_study", kind, 'submission = ["text"]'))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].submission"
+        assert "assignment" in problem.message
+
+    def test_unknown_submission_kind_is_refused(self) -> None:
+        text = _with_items(_item("follow_up", "assignment", 'submission = ["file", "photo"]'))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].submission[1]"
+        assert problem.line == _line_of(text, "submission =")
+        assert '"photo"' in problem.message and '"file"' in problem.message
+
+    def test_a_submission_kind_listed_twice_is_refused(self) -> None:
+        text = _with_items(_item("follow_up", "assignment", 'submission = ["file", "file"]'))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].submission"
+
+    def test_unknown_late_policy_is_refused(self) -> None:
+        text = _with_items(_item("follow_up", "assignment", 'late = "sometimes"'))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].late"
+        assert '"accept"' in problem.message and '"refuse"' in problem.message
+
+    def test_assignment_in_person_is_refused(self) -> None:
+        text = _with_items(_item("in_person", "assignment", url=False))
+        [problem] = _problems(text)
+        assert problem.field == "materials[0].phase"
+        assert "self_study or follow_up" in problem.message
+        for phase in ("self_study", "follow_up"):
+            assert parse_module_file(_with_items(_item(phase, "assignment", url=False)), "m.toml")
+
+    @pytest.mark.parametrize("kind", ["document", "slides", "video", "audio", "forum", "link"])
+    def test_an_item_done_outside_blend727_needs_a_url(self, kind: str) -> None:
+        text = _with_items(
+            _item("self_study", "reflection", url=False) + _item("self_study", kind, url=False)
+        )
+        [problem] = _problems(text)
+        assert problem.field == "materials[1].url"
+        assert problem.line == _lines_of(text, "[[materials]]")[1]
+        assert f'"{kind}" needs a url' in problem.message
+
+    def test_in_tool_kinds_need_no_url(self) -> None:
+        items = _item("self_study", "reflection", url=False) + _item(
+            "follow_up", "assignment", url=False
+        )
+        spec = parse_module_file(_with_items(items), "m.toml")
+        assert [m.url for m in spec.materials] == [None, None]
+
+    def test_export_then_import_keeps_every_item_field(self) -> None:
+        spec = ModuleSpec(
+            track="gvpt",
+            number=6,
+            levels=["thcs"],
+            titles={"thcs": "Mô-đun 6"},
+            plan=PhasePlanSpec(self_study_days=5, in_person_days=3, follow_up_days=5),
+            materials=[
+                MaterialSpec(
+                    phase="self_study",
+                    kind="quiz",
+                    title="Tự kiểm tra",
+                    key="tu-kiem-tra",
+                    description='Làm bài "nhanh" = 10 phút # không tính điểm',
+                    due_day=2,
+                    required=False,
+                    questions=[
+                        QuestionSpec(text="Câu [1]?", choices=["Có", "Không"], answer=2),
+                        QuestionSpec(text="Câu 2?", choices=["A", "B", "C"], answer=1),
+                    ],
+                ),
+                MaterialSpec(
+                    phase="self_study",
+                    kind="quiz",
+                    title="Bài kiểm tra trên LMS",
+                    url="https://lms.example.vn/mod/quiz/view.php?id=7",
+                    questions=[QuestionSpec(text="Câu 3?", choices=["X", "Y"], answer=1)],
+                ),
+                MaterialSpec(
+                    phase="in_person", kind="slides", title="Bài giảng", url="https://x.vn/s"
+                ),
+                MaterialSpec(
+                    phase="follow_up",
+                    kind="assignment",
+                    title="Kế hoạch bài dạy",
+                    submission=["file", "link"],
+                    late="refuse",
+                    due_day=5,
+                ),
+                MaterialSpec(phase="follow_up", kind="reflection", title="Suy ngẫm"),
+            ],
+        )
+        text = spec.to_toml()
+        assert text.count("[[materials.questions]]") == 3
+        back = parse_module_file(text, spec.filename)
+        assert back == spec
+        assert back.item_keys == [
+            "tu-kiem-tra",
+            "self-study-2",
+            "in-person-1",
+            "follow-up-1",
+            "follow-up-2",
+        ]
+        # The questions stay with their own quiz.
+        assert [len(m.questions) for m in back.materials] == [2, 1, 0, 0, 0]
+        assert back.materials[3].submission_kinds == ("file", "link")
