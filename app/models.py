@@ -2,6 +2,7 @@
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import Module, ModuleVersion
+from app.certificates.models import Certificate, CertificateIssuer
 from app.classes.models import (
     ClassSession,
     ClassTrainer,
@@ -22,12 +23,15 @@ from app.launch.models import UsedNonce
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
 from app.passback.models import ScoreOutbox
 from app.platforms.models import Deployment, Platform
+from app.reports.models import Target
 
 metadata = Base.metadata
 
 __all__ = [
     "AttendanceChange",
     "AttendanceMark",
+    "Certificate",
+    "CertificateIssuer",
     "CheckinRecord",
     "CheckinWindow",
     "ClassSession",
@@ -52,6 +56,7 @@ __all__ = [
     "Submission",
     "SubmissionGrade",
     "SupportLog",
+    "Target",
     "ToolKey",
     "ToolSecret",
     "TrainingClass",

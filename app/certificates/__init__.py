@@ -1,0 +1,1 @@
+"""Completion certificates: PDF, a unique code with a QR code, public verification."""
