@@ -102,6 +102,12 @@ REASONS: dict[str, tuple[int, str, str]] = {
         "The launch is missing information",
         "The LMS left out information that every LTI 1.3 launch must carry.",
     ),
+    "deep_link_types": (
+        400,
+        "blend727 cannot provide this kind of content",
+        "The LMS asked for content types that blend727 cannot provide: blend727 only "
+        "returns LTI resource links (activities).",
+    ),
     "too_large": (
         413,
         "The launch is too large",

@@ -10,7 +10,8 @@
   an unknown ``kid``; only RS256 is accepted;
 * the nonce is bound to the state (see ``lti.login``) and consumed later, in the same
   database transaction as everything the launch writes (``app.launch.service``);
-* version, message type and the required claims are checked, with a reason for each failure.
+* version, message type and the required claims are checked, with a reason for each failure
+  (a deep-linking request that accepts no LTI resource links is ``deep_link_types``).
 
 Nothing is written before ``validate_launch`` returns.
 """
@@ -59,6 +60,7 @@ PRESENTATION = CLAIM + "launch_presentation"
 AGS_ENDPOINT = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 DEEP_LINKING_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+RESOURCE_LINK_TYPE = "ltiResourceLink"  # the one content item type blend727 returns
 
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
@@ -408,10 +410,15 @@ class _Launch(
                 raise LaunchRefused("missing_claims", "no resource_link.id")
             if not _str(body.get(TARGET_LINK_URI)):
                 raise LaunchRefused("missing_claims", "no target_link_uri")
-        if message_type == DEEP_LINKING_REQUEST and not _str(
-            _dict(body.get(DEEP_LINKING_SETTINGS)).get("deep_link_return_url")
-        ):
-            raise LaunchRefused("missing_claims", "no deep_link_return_url")
+        if message_type == DEEP_LINKING_REQUEST:
+            settings = _dict(body.get(DEEP_LINKING_SETTINGS))
+            if not _str(settings.get("deep_link_return_url")):
+                raise LaunchRefused("missing_claims", "no deep_link_return_url")
+            accept_types = settings.get("accept_types")
+            # a list without resource links is a request we cannot serve, not a broken one
+            # (pylti1p3 would call it a missing claim); no list at all is left to pylti1p3
+            if isinstance(accept_types, list) and RESOURCE_LINK_TYPE not in accept_types:
+                raise LaunchRefused("deep_link_types", f"accept_types {accept_types!r}"[:500])
         self._step("message", super().validate_message)
         return self
 

@@ -513,6 +513,23 @@ class TestTokens:
             send(score(user_id=user, timestamp=T0 + timedelta(seconds=n)))
         assert lms.tokens_issued == 1 and len(lms.applied_scores()) == 3
 
+    def test_failed_requests_keep_the_token(self, lms: TestPlatform, send: Sender) -> None:
+        """500s and 409s (the outbox bench's 30% failing run) drop no token: only a 401 does."""
+        lms.fail_randomly(0.5, seed=7, after_processing=True)
+        for user in ["101", "102", "103"]:
+            for _ in range(20):  # the outbox's way: the same score again until 2xx or 409
+                try:
+                    send(score(user_id=user, timestamp=T0))
+                    break
+                except AgsError as err:
+                    assert err.kind in ("unreachable", "conflict")
+                    if err.kind == "conflict":  # an earlier try landed, its answer was lost
+                        break
+        statuses = [r["status"] for r in lms.scores_received]
+        assert 500 in statuses and 409 in statuses and 401 not in statuses
+        assert lms.token_hits() == lms.tokens_issued == 1
+        assert [len(lms.applied_scores(u)) for u in ["101", "102", "103"]] == [1, 1, 1]
+
 
 class TestOutboxLikeDelivery:
     """What an outbox sees when it retries each kind as the module's table says."""

@@ -8,6 +8,7 @@ page, its form posted, and the auto-submitting form the browser would post back 
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from html import unescape
@@ -20,11 +21,13 @@ import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.dependencies import SESSION_COOKIE
 from app.config import Settings
 from app.core.db import Database
+from app.core.i18n import get_translations
 from app.deeplink.endpoints import router as deeplink_router
 from app.deeplink.service import (
     LINE_ITEM_TAG,
@@ -35,6 +38,7 @@ from app.deeplink.service import (
 )
 from app.identity.models import WebSession
 from app.keys.service import KeyService
+from app.launch.models import UsedNonce
 from app.launch.service import session_id_for
 from app.main import create_app
 from app.platforms.models import Deployment
@@ -46,6 +50,7 @@ from lti.deep_linking import (
     UnusableSettings,
     sign_response,
 )
+from lti.errors import REASONS
 from tests.helpers import new_class
 from tests.helpers import sign_in as api_sign_in
 from tests.lti_platform import (
@@ -439,13 +444,47 @@ class TestWhatThePlatformAccepts:
     def test_a_launch_that_accepts_no_resource_links_is_refused_at_once(
         self, client: TestClient, platform: TestPlatform, db: Session
     ) -> None:
-        """pylti1p3's deep-linking validator (run by ``lti.launch``) refuses such a launch:
-        no session, no picker, nothing sent to the platform."""
+        """``lti.launch`` refuses such a launch (``deep_link_types``): no session, no picker,
+        nothing sent to the platform."""
         settings = platform.deep_linking_settings(accept_types=["link", "html"])
         launched = platform.deep_link_launch(client, settings=settings, roles=ADMIN)
         assert 400 <= launched.status_code < 500
         assert SESSION_COOKIE not in client.cookies
         assert 'name="JWT"' not in launched.text
+
+    @pytest.mark.parametrize("accept_types", [["link", "html"], ["file"], []])
+    def test_the_refusal_says_which_content_blend727_provides(
+        self, client: TestClient, platform: TestPlatform, db: Session, accept_types: list[str]
+    ) -> None:
+        """Not "missing information" (pylti1p3's reading): the LMS asked for something else."""
+        status, title, detail = REASONS["deep_link_types"]
+        assert "LTI resource links" in detail
+        nonces_before = db.scalar(select(func.count()).select_from(UsedNonce))
+        settings = platform.deep_linking_settings(accept_types=accept_types)
+        page = platform.deep_link_launch(client, settings=settings, roles=ADMIN)
+        assert page.status_code == status == 400
+        text = unescape(page.text)
+        assert "<code>deep_link_types</code>" in text
+        lang = re.search(r'<html lang="([a-z]+)"', text)
+        assert lang, "the error page is a whole HTML document"
+        words = get_translations(lang.group(1))
+        assert words.gettext(title) in text and words.gettext(detail) in text
+        assert SESSION_COOKIE not in client.cookies
+        assert db.scalar(select(func.count()).select_from(UsedNonce)) == nonces_before
+
+    def test_resource_links_among_other_types_are_served(
+        self, client: TestClient, platform: TestPlatform
+    ) -> None:
+        settings = platform.deep_linking_settings(accept_types=["link", "ltiResourceLink"])
+        assert platform.deep_link_launch(client, settings=settings, roles=ADMIN).status_code == 303
+
+    def test_no_accept_types_at_all_is_still_a_missing_claim(
+        self, client: TestClient, platform: TestPlatform
+    ) -> None:
+        settings = platform.deep_linking_settings(accept_types=None)
+        page = platform.deep_link_launch(client, settings=settings, roles=ADMIN)
+        assert page.status_code == 400
+        assert "<code>missing_claims</code>" in unescape(page.text)
 
     def test_no_resource_links_accepted_means_a_message_and_no_jwt(
         self, client: TestClient, platform: TestPlatform, db: Session

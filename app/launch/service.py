@@ -16,7 +16,7 @@ from app.core.i18n import negotiate_locale
 from app.core.time import utcnow
 from app.identity.repository import IdentityRepository
 from app.launch.repository import NonceRepository
-from app.rosters.service import on_launch
+from app.rosters.service import class_code_of, on_launch
 from lti.errors import LaunchRefused
 from lti.launch import ValidatedLaunch
 
@@ -157,7 +157,15 @@ class LaunchService:
                 "revoked_at": None,
             }
         )
-        stale = on_launch(self.session, launch.deployment_pk, course_id, user_id, launch.role.value)
+        stale = on_launch(
+            self.session,
+            launch.deployment_pk,
+            course_id,
+            user_id,
+            launch.role.value,
+            resource_link_id=link_id,
+            class_code=class_code_of(launch.custom),
+        )
         return LaunchOutcome(
             token=token,
             session_id=session_id,

@@ -29,7 +29,9 @@ class ScoreOutbox(Base):
     __tablename__ = "score_outbox"
     __table_args__ = (
         Index("ix_score_outbox_due", "status", "next_attempt_at"),
-        Index("ix_score_outbox_target", "line_item_url_hash", "lms_user_id"),
+        # Every enqueue looks up the pending scores of one person and line item: with the
+        # status in this index SQLite uses it rather than scanning every pending row.
+        Index("ix_score_outbox_target", "line_item_url_hash", "lms_user_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -192,26 +192,121 @@ def apply_roster(
     return result
 
 
+#: The custom parameter a deep-linked activity carries to name its class (app/deeplink).
+CLASS_CODE_PARAM = "class_code"
+
+
+def class_code_of(custom: Any) -> str | None:
+    """The ``class_code`` custom parameter of a launch (Moodle sends custom parameters as
+    strings; a value of another type names no class)."""
+    if not isinstance(custom, dict):
+        return None
+    value = custom.get(CLASS_CODE_PARAM)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _class_of_link(
+    db: Session,
+    repo: ClassRepository,
+    deployment_id: int,
+    course_id: int | None,
+    resource_link_id: int,
+    class_code: str,
+) -> TrainingClass | None:
+    """The class a launch's ``class_code`` names. A class without a resource link is tied to
+    the launch's (and to its course, when it has none); a class tied to another link stays
+    tied to that first one. ``None`` (logged) when the code names no class of this deployment
+    or a class of another course (an activity copied there keeps its custom parameters): the
+    launch goes on as if it carried no code."""
+    cls = repo.class_by_code(deployment_id, class_code)  # scoped: never another tenant's
+    if cls is None:
+        log.warning(
+            "launch from resource link %s names class code %r, which is not a class of "
+            "deployment %s: ignored",
+            resource_link_id,
+            class_code,
+            deployment_id,
+        )
+        return None
+    if cls.resource_link_id is None:
+        # two first launches at once: the row lock makes the second see the first's tie
+        db.refresh(cls, with_for_update=True)
+    if cls.course_id is not None and course_id is not None and cls.course_id != course_id:
+        log.warning(
+            "launch from resource link %s (course %s) names class %s (%s) of course %s: ignored",
+            resource_link_id,
+            course_id,
+            cls.id,
+            cls.code,
+            cls.course_id,
+        )
+        return None
+    if cls.resource_link_id is None:
+        cls.resource_link_id = resource_link_id
+        if cls.course_id is None:
+            cls.course_id = course_id
+        db.flush()
+        log.info("class %s (%s) tied to resource link %s", cls.id, cls.code, resource_link_id)
+    elif cls.resource_link_id != resource_link_id:
+        log.info(
+            "launch from resource link %s names class %s (%s), which stays tied to resource "
+            "link %s",
+            resource_link_id,
+            cls.id,
+            cls.code,
+            cls.resource_link_id,
+        )
+    return cls
+
+
+def _join(
+    db: Session,
+    service: ClassService,
+    deployment_id: int,
+    cls: TrainingClass,
+    user_id: int,
+    role: str,
+) -> None:
+    """A learner joins the class (within the cap); a core trainer becomes one of its trainers."""
+    try:
+        with db.begin_nested():
+            if role == Role.TEACHER:
+                service.enrol(deployment_id, cls.id, user_id, source="launch")
+            elif role == Role.TRAINER:
+                service.add_trainer(deployment_id, cls.id, user_id, source="launch")
+    except ClassFull:
+        pass
+
+
 def on_launch(
-    db: Session, deployment_id: int, course_id: int | None, user_id: int, role: str
+    db: Session,
+    deployment_id: int,
+    course_id: int | None,
+    user_id: int,
+    role: str,
+    *,
+    resource_link_id: int | None = None,
+    class_code: str | None = None,
 ) -> list[int]:
-    """A learner opening the course of exactly one class joins it (within the cap); a core
-    trainer opening it is one of its trainers. Returns the classes whose roster is stale."""
+    """A learner opening the activity of a class joins it (within the cap); a core trainer
+    opening it is one of its trainers. The class is the one the launch's ``class_code`` names
+    (a deep-linked activity; see ``_class_of_link``), else the course's class when the course
+    has exactly one. Returns the classes whose roster is stale."""
+    repo = ClassRepository(db)
+    service = ClassService(db)
+    named: TrainingClass | None = None
+    if class_code and resource_link_id is not None:
+        named = _class_of_link(db, repo, deployment_id, course_id, resource_link_id, class_code)
+        if named is not None:
+            _join(db, service, deployment_id, named, user_id, role)
     if course_id is None:
         return []
-    repo = ClassRepository(db)
     classes: Sequence[TrainingClass] = repo.classes_for_course(deployment_id, course_id)
-    service = ClassService(db)
-    if len(classes) == 1:
-        cls = classes[0]
-        try:
-            with db.begin_nested():
-                if role == Role.TEACHER:
-                    service.enrol(deployment_id, cls.id, user_id, source="launch")
-                elif role == Role.TRAINER:
-                    service.add_trainer(deployment_id, cls.id, user_id, source="launch")
-        except ClassFull:
-            pass
+    if named is None and len(classes) == 1:
+        _join(db, service, deployment_id, classes[0], user_id, role)
     course = db.get(Course, course_id)
     if course is None or not course.nrps_url:
         return []  # the LMS offers no member list for this course: nothing to sync
