@@ -20,12 +20,14 @@ from app.attendance.endpoints import api as attendance_api
 from app.attendance.endpoints import pages as attendance_pages
 from app.auth.endpoints import router as session_api
 from app.catalogue.endpoints import router as catalogue_api
+from app.certificates.endpoints import router as certificates_router
 from app.classes.endpoints import router as classes_api
 from app.config import Settings, get_settings
 from app.core.db import Database
 from app.core.handlers import install as install_handlers
 from app.core.middleware import RequestContextMiddleware
 from app.core.state import AppContext, get_context
+from app.dashboards.endpoints import router as dashboards_router
 from app.deeplink.endpoints import router as deeplink_router
 from app.grading.endpoints import api as grading_api
 from app.grading.endpoints import pages as grading_pages
@@ -37,6 +39,8 @@ from app.learning.endpoints import api as learning_api
 from app.learning.endpoints import pages as learning_pages
 from app.passback.endpoints import api as passback_api
 from app.passback.endpoints import pages as passback_pages
+from app.reports.endpoints import api as reports_api
+from app.reports.endpoints import pages as reports_pages
 from app.schedule.endpoints import router as ical_router
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(launch_router)
     app.include_router(deeplink_router)
     app.include_router(home_router)
+    app.include_router(dashboards_router)
     app.include_router(admin_router)
     app.include_router(admin_pages_router)
     app.include_router(session_api)
@@ -144,6 +149,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(grading_api)
     app.include_router(passback_pages)
     app.include_router(passback_api)
+    app.include_router(reports_pages)
+    app.include_router(reports_api)
+    app.include_router(certificates_router)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

@@ -41,8 +41,10 @@ class TestTrainerSeesAndLogsTheirCohort:
         _, cohorts = _setup(client, platform, factories, platform_row)
         me = sign_in(client, platform, [INSTRUCTOR], "cc-1", "Trần Cốt Cán")
         page = client.get("/").text
-        assert "Nhóm 1" in page and "Nguyễn Thị Học" in page
         cohort_id = next(c["id"] for c in cohorts if c["trainer_user_id"] == me["user_id"])
+        assert "Nhóm 1" in page and "Nguyễn Thị Học" in page
+        assert f'href="/cohorts/{cohort_id}"' in page  # the cohort's own page
+        assert "Nguyễn Thị Học" in client.get(f"/cohorts/{cohort_id}").text
         form = {
             "csrf_token": me["csrf_token"],
             "day": "2026-12-03",

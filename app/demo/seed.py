@@ -84,7 +84,7 @@ DEMO_ITEMS: list[dict[str, object]] = [
     {
         "phase": "follow_up",
         "kind": "forum",
-        "title": "Thảo luận trong nhóm cốt cán (không bắt buộc)",
+        "title": "Thảo luận trong nhóm cốt cán",
         "url": ETEP,
         "required": False,
     },

@@ -116,6 +116,7 @@ def learner_page(
             "reason_max": MAX_REASON_CHARS,
             "field_name": _field_namer(request_locale(request), view),
             "hm": _hm,
+            "local": local,
         },
     )
 

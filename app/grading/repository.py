@@ -127,7 +127,9 @@ class GradingRepository:
                     ModuleResultRow.sent_state.like("InProgress|%"),
                 ),
             )
-            .order_by(Enrolment.class_id, Enrolment.id)
+            # Least recently computed first: learners whose own dates run past the class's
+            # end come back every sweep until they end, and must not starve the others.
+            .order_by(ModuleResultRow.updated_at.asc().nulls_first(), Enrolment.id)
             .limit(limit)
         )
         out: dict[int, list[int]] = {}

@@ -45,6 +45,7 @@ from app.grading.rules import (
     components_from,
     compute_result,
     grading_progress,
+    round_score,
     to_ags_score,
     with_override,
 )
@@ -163,6 +164,9 @@ class GradingService:
                 self._queue(cls, link, line_item, user, row, result, policy, running, now)
             out.append(LearnerResult(enrolment.id, result, row))
         self.session.flush()
+        from app.certificates.service import CertificateService
+
+        CertificateService(self.session).sync(out, policy, now)  # revoke what stopped completing
         return out
 
     def refresh_one(self, enrolment_id: int, *, now: datetime | None = None) -> LearnerResult:
@@ -246,7 +250,12 @@ class GradingService:
 
         activity, grading = grading_progress(result, running)
         given = to_ags_score(result, SCORE_MAXIMUM) if grading == "FullyGraded" else None
-        state = f"{activity}|{grading}|{_text(given) or ''}|{result.classification}"
+        comment = (
+            classification_name(policy, result.classification) if grading == "FullyGraded" else None
+        )
+        # Only what the LMS sees: a change it cannot see (a Pending result whose
+        # classification moved) queues nothing.
+        state = f"{activity}|{grading}|{_text(given) or ''}|{comment or ''}"
         if state == row.sent_state:
             return
         try:
@@ -260,9 +269,7 @@ class GradingService:
                 score_maximum=SCORE_MAXIMUM,
                 activity_progress=activity,
                 grading_progress=grading,
-                comment=classification_name(policy, result.classification)
-                if grading == "FullyGraded"
-                else None,
+                comment=comment,
                 now=now,
             )
         except AppError as exc:
@@ -328,6 +335,8 @@ class GradingService:
                 params={"field": component},
             )
         text = _reason(reason)
+        if score is not None:
+            score = round_score(score)  # "6" from the API is stored and audited as "6.00"
         row = self._row(enrolment.id)
         field = f"manual_{component}"
         old = getattr(row, field)
@@ -361,7 +370,7 @@ class GradingService:
             at=now,
         )
         row = self._row(enrolment.id)
-        row.override_score = score
+        row.override_score = round_score(score)
         row.override_classification = classification
         row.override_reason = reason.strip()
         for entry in entries:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.attendance.service import clock
 from app.auth.dependencies import (
     SESSION_COOKIE,
     DbSession,
@@ -25,7 +28,8 @@ from app.core.http import delete_cookie
 from app.core.state import get_context
 from app.core.templating import render
 from app.core.time import local, utcnow
-from app.home.views import learner_classes, trainer_cohorts
+from app.dashboards.export import MARK_NAMES
+from app.home.views import learner_timelines, trainer_cohorts
 from app.identity.models import Role
 from app.identity.repository import IdentityRepository
 from app.launch.service import session_id_for
@@ -41,12 +45,12 @@ TEMPLATES = {
 
 
 @router.get("/", include_in_schema=False)
-async def home(request: Request) -> Response:
+async def home(request: Request, now: datetime = Depends(clock)) -> Response:
     """The viewer's start page, or a welcome page when nobody is signed in."""
-    return await run_read(get_context(request), _home, request)
+    return await run_read(get_context(request), _home, request, now)
 
 
-def _home(request: Request) -> Response:
+def _home(request: Request, now: datetime) -> Response:
     ctx = get_context(request)
     if not request.cookies.get(SESSION_COOKIE):
         return render(request, "welcome.html", {"demo": ctx.settings.demo})
@@ -54,12 +58,10 @@ def _home(request: Request) -> Response:
         viewer = resolve_viewer(request, db)
         context: dict[str, object] = {"viewer": viewer}
         if viewer.role in (Role.TEACHER, Role.TRAINER):
-            today = local(utcnow()).date()
-            context["today"] = today
+            context["today"] = local(now).date()
             if viewer.role == Role.TEACHER:
-                context["classes"] = learner_classes(
-                    db, viewer.deployment_id, viewer.user.id, today
-                )
+                context["timelines"] = learner_timelines(db, viewer, now)
+                context["mark_names"] = MARK_NAMES
             else:
                 context["cohorts"] = trainer_cohorts(db, viewer.deployment_id, viewer.user.id)
     return render(request, TEMPLATES[viewer.role], context)
@@ -97,7 +99,7 @@ def log_support(
         field = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "periods"
         raise ValidationFailed("%(field)s is not valid", params={"field": field}) from exc
     ClassService(db).log_support(viewer.deployment_id, cls.id, cohort.id, viewer.user.id, data)
-    return RedirectResponse(f"/#cohort-{cohort.id}", status_code=303)
+    return RedirectResponse(f"/cohorts/{cohort.id}?saved=support#support", status_code=303)
 
 
 @router.post("/logout", include_in_schema=False)

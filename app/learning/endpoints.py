@@ -38,6 +38,7 @@ from app.auth.dependencies import (
 from app.core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from app.core.state import get_context
 from app.core.templating import render
+from app.core.time import local
 from app.identity.models import Role
 from app.learning.rules import HandIn, PhaseProgress
 from app.learning.service import ItemState, LearnerView, LearningService
@@ -156,7 +157,9 @@ def learner_page(
     now: datetime = Now,
 ) -> Response:
     view = LearningService(db).learner_view(viewer, class_id, now)
-    return render(request, "learn_class.html", {"viewer": viewer, "view": view, "now": now})
+    return render(
+        request, "learn_class.html", {"viewer": viewer, "view": view, "now": now, "local": local}
+    )
 
 
 @pages.post("/learn/classes/{class_id}/items/{key}/done")
@@ -180,12 +183,15 @@ def item_page(
     key: str,
     request: Request,
     saved: int | None = None,
+    answered: int | None = None,
     viewer: Viewer = Learner,
     db: Session = ReadDbSession,
     now: datetime = Now,
 ) -> Response:
-    view = LearningService(db).learner_view(viewer, class_id, now)
+    service = LearningService(db)
+    view = service.learner_view(viewer, class_id, now)
     state = _state(view, key)
+    outcome = service.last_quiz_outcome(view, key) if answered else None
     return render(
         request,
         "learn_item.html",
@@ -194,7 +200,9 @@ def item_page(
             "view": view,
             "state": state,
             "saved": saved,
+            "outcome": outcome,
             "max_mb": get_context(request).settings.max_upload_mb,
+            "local": local,
         },
     )
 
@@ -229,14 +237,9 @@ def quiz_page(
     now: datetime = Now,
 ) -> Response:
     _csrf(viewer, form)
-    service = LearningService(db)
-    outcome = service.take_quiz(viewer, class_id, key, _answers(form), now)
-    view = service.learner_view(viewer, class_id, now)
-    return render(
-        request,
-        "learn_item.html",
-        {"viewer": viewer, "view": view, "state": _state(view, key), "outcome": outcome},
-    )
+    LearningService(db).take_quiz(viewer, class_id, key, _answers(form), now)
+    # Post/redirect/get: reloading the answers page must not take the quiz again.
+    return RedirectResponse(f"/learn/classes/{class_id}/items/{key}?answered=1", status_code=303)
 
 
 @pages.post("/learn/classes/{class_id}/items/{key}/hand-in")
@@ -251,6 +254,8 @@ def hand_in_page(
 ) -> Response:
     _csrf(viewer, form)
     hand_in = HandIn(text=_text(form, "text"), link_url=_text(form, "link"))
+    # Who and what are checked before a byte is written to the store.
+    LearningService(db).can_hand_in(viewer, class_id, key)
     file = _store_upload(store, form)
     _hand_in(viewer, db, store, class_id, key, hand_in, file, now)
     return RedirectResponse(f"/learn/classes/{class_id}/items/{key}?saved=1", status_code=303)

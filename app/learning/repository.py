@@ -137,6 +137,15 @@ class LearningRepository:
         )
         return {(int(e), str(k)): (int(c), int(t)) for e, k, c, t, _n in self.session.execute(stmt)}
 
+    def last_quiz_attempt(self, enrolment_id: int, item_key: str) -> QuizAttempt | None:
+        stmt = (
+            select(QuizAttempt)
+            .where(QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.item_key == item_key)
+            .order_by(QuizAttempt.submitted_at.desc(), QuizAttempt.id.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
     def quiz_attempts(self, enrolment_id: int, item_key: str) -> int:
         stmt = select(func.count()).where(
             QuizAttempt.enrolment_id == enrolment_id, QuizAttempt.item_key == item_key

@@ -174,7 +174,9 @@ def progress(items: Sequence[Item], done_keys: Iterable[str]) -> dict[str, Phase
 
 
 def overdue(item: Item, done: bool, now: datetime) -> bool:
-    return not done and item.due_at is not None and now > item.due_at
+    """Past its due date and not done: only for the items a learner is asked to do (required,
+    online); optional items and in-person resources have nothing to be late for."""
+    return item.tracked and not done and item.due_at is not None and now > item.due_at
 
 
 # -- quizzes -------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ from app.auth.dependencies import Viewer
 from app.catalogue.service import display_title, spec_of
 from app.classes.models import Enrolment, TrainingClass
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.time import utcnow
 from app.grading.models import ModuleResultRow
-from app.grading.rules import GradePolicy
+from app.grading.rules import GradePolicy, round_score
 from app.grading.service import GradingService, learner_schedule, policy_of
 from app.identity.models import Role, User
 from app.learning.models import (
@@ -376,6 +377,21 @@ class LearningService:
         self._done_by_tool(cls, enrolment, item, source, now)
         return row
 
+    def can_hand_in(self, viewer: Viewer, class_id: int, key: str) -> None:
+        """Refuse early (before a file is stored) what :meth:`hand_in` would refuse for the
+        person or the item."""
+        cls, enrolment = self._own(viewer, class_id)
+        item = self._item(cls, enrolment, key)
+        if item.mode not in ("assignment", "reflection"):
+            check_hand_in(item, HandIn(text="x"), graded=False, now=utcnow())
+
+    def last_quiz_outcome(self, view: LearnerView, key: str) -> QuizOutcome | None:
+        """The learner's latest attempt at a quiz, to show its answers after the redirect."""
+        attempt = self.repo.last_quiz_attempt(view.enrolment.id, key)
+        if attempt is None:
+            return None
+        return QuizOutcome(tuple(attempt.answers), attempt.correct, attempt.total)
+
     def _done_by_tool(
         self, cls: TrainingClass, enrolment: Enrolment, item: Item, source: str, now: datetime
     ) -> None:
@@ -409,6 +425,7 @@ class LearningService:
         now: datetime,
     ) -> SubmissionGrade:
         """Grade the newest hand-in of an assignment (a regrade adds a row; all are kept)."""
+        score = round_score(score)  # "9" from the API is stored and audited as "9.00"
         found = self.repo.submission_in_tenant(viewer.deployment_id, submission_id)
         if found is None:
             raise NotFound()

@@ -1,0 +1,170 @@
+"""Queries for certificates and their issuer. Lookups that start from an id a request
+carries are scoped by deployment; a code is looked up by its unique index alone (the public
+verification page has no tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.catalogue.models import ModuleVersion
+from app.certificates.models import Certificate, CertificateIssuer
+from app.classes.models import Enrolment, EnrolmentStatus, TrainingClass
+from app.core.upsert import insert_if_absent
+from app.grading.models import ModuleResultRow
+from app.identity.models import User
+
+
+@dataclass(frozen=True)
+class LearnerRow:
+    """An active learner of a class with their stored module result (if any)."""
+
+    enrolment: Enrolment
+    user: User
+    result: ModuleResultRow | None
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """The few columns the class overview needs per active learner."""
+
+    enrolment_id: int
+    class_id: int
+    own_schedule: dict[str, Any] | None
+    classification: str | None
+    final: bool
+    overridden: bool
+    score: Decimal | None
+
+
+class CertificateRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    # -- the issuer ------------------------------------------------------------------------
+    def issuer(self, deployment_id: int) -> CertificateIssuer | None:
+        return self.session.get(CertificateIssuer, deployment_id)
+
+    def add(self, obj: object) -> None:
+        self.session.add(obj)
+
+    # -- certificates ----------------------------------------------------------------------
+    def by_code(self, code: str) -> Certificate | None:
+        return self.session.scalars(select(Certificate).where(Certificate.code == code)).first()
+
+    def by_enrolment(self, enrolment_id: int) -> Certificate | None:
+        stmt = select(Certificate).where(Certificate.enrolment_id == enrolment_id)
+        return self.session.scalars(stmt).first()
+
+    def by_enrolments(self, enrolment_ids: Sequence[int]) -> dict[int, Certificate]:
+        if not enrolment_ids:
+            return {}
+        stmt = select(Certificate).where(Certificate.enrolment_id.in_(enrolment_ids))
+        return {c.enrolment_id: c for c in self.session.scalars(stmt)}
+
+    def insert_if_absent(self, values: dict[str, Any]) -> bool:
+        """One certificate per enrolment, whoever asks at the same time: True if inserted."""
+        return insert_if_absent(self.session, Certificate, values, conflict=("enrolment_id",))
+
+    def revoke(self, enrolment_ids: Sequence[int], at: datetime, reason: str) -> int:
+        """Revoke the valid certificates of these enrolments in one statement; returns how
+        many were revoked."""
+        if not enrolment_ids:
+            return 0
+        result = self.session.execute(
+            update(Certificate)
+            .where(Certificate.enrolment_id.in_(enrolment_ids), Certificate.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_reason=reason)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- classes and learners --------------------------------------------------------------
+    def get_class(self, deployment_id: int, class_id: int) -> TrainingClass | None:
+        stmt = select(TrainingClass).where(
+            TrainingClass.deployment_id == deployment_id, TrainingClass.id == class_id
+        )
+        return self.session.scalars(stmt).first()
+
+    def classes(self, deployment_id: int) -> Sequence[TrainingClass]:
+        stmt = (
+            select(TrainingClass)
+            .where(TrainingClass.deployment_id == deployment_id)
+            .order_by(TrainingClass.ends_on.desc(), TrainingClass.code)
+        )
+        return self.session.scalars(stmt).all()
+
+    def versions(self, version_ids: set[int]) -> dict[int, ModuleVersion]:
+        if not version_ids:
+            return {}
+        stmt = select(ModuleVersion).where(ModuleVersion.id.in_(version_ids))
+        return {v.id: v for v in self.session.scalars(stmt)}
+
+    def learners(
+        self, class_id: int, enrolment_ids: Sequence[int] | None = None
+    ) -> list[LearnerRow]:
+        """Active learners of a class (or those of ``enrolment_ids``) with their result, by
+        name."""
+        stmt = (
+            select(Enrolment, User, ModuleResultRow)
+            .join(User, User.id == Enrolment.user_id)
+            .outerjoin(ModuleResultRow, ModuleResultRow.enrolment_id == Enrolment.id)
+            .where(Enrolment.class_id == class_id, Enrolment.status == EnrolmentStatus.ACTIVE)
+            .order_by(User.name, User.id)
+        )
+        if enrolment_ids is not None:
+            stmt = stmt.where(Enrolment.id.in_(enrolment_ids))
+        return [LearnerRow(e, u, r) for e, u, r in self.session.execute(stmt).all()]
+
+    def result_lines(self, deployment_id: int) -> list[ResultLine]:
+        """Every active learner of the tenant's classes with their stored result."""
+        stmt = (
+            select(
+                Enrolment.id,
+                Enrolment.class_id,
+                Enrolment.own_schedule,
+                ModuleResultRow.classification,
+                ModuleResultRow.final,
+                ModuleResultRow.override_score,
+                ModuleResultRow.score,
+            )
+            .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
+            .outerjoin(ModuleResultRow, ModuleResultRow.enrolment_id == Enrolment.id)
+            .where(
+                TrainingClass.deployment_id == deployment_id,
+                Enrolment.status == EnrolmentStatus.ACTIVE,
+            )
+        )
+        return [
+            ResultLine(
+                enrolment_id=int(eid),
+                class_id=int(cid),
+                own_schedule=own,
+                classification=classification,
+                final=bool(final),
+                overridden=override is not None,
+                score=score,
+            )
+            for eid, cid, own, classification, final, override, score in self.session.execute(
+                stmt
+            ).all()
+        ]
+
+    def issued_counts(self, deployment_id: int) -> dict[int, int]:
+        """Valid (not revoked) certificates per class of the tenant."""
+        stmt = (
+            select(Enrolment.class_id, func.count())
+            .select_from(Certificate)
+            .join(Enrolment, Enrolment.id == Certificate.enrolment_id)
+            .where(Certificate.deployment_id == deployment_id, Certificate.revoked_at.is_(None))
+            .group_by(Enrolment.class_id)
+        )
+        return {int(c): int(n) for c, n in self.session.execute(stmt).all()}
