@@ -359,7 +359,7 @@ def row_of(html: str, enrolment: int) -> list[str]:
     """The numeric cells of one learner's row on the grading class page."""
     rows = re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)
     row = next(r for r in rows if f'href="/grading/enrolments/{enrolment}"' in r)
-    return [c.strip() for c in re.findall(r'<td class="num">(.*?)</td>', row, flags=re.S)]
+    return [c.strip() for c in re.findall(r"<td class=\"num\"[^>]*>(.*?)</td>", row, flags=re.S)]
 
 
 def score_text(value: str) -> list[str]:
