@@ -619,6 +619,10 @@ class TestTeacherTimeline:
         assert "Grade: 8.50" in text
         assert "Feedback from your core trainer Mục tiêu rõ ràng, cần thêm luyện tập." in text
         assert "Result Complete · 9.25/10" in text  # 0.3×10 + 0.2×10 + 0.5×8.5 = 9.25
+        # The certificate is offered once it can be issued: after the module (11/12) ends.
+        assert "/certificates/" not in page
+        w.clock.set(vn(12))
+        page = hv1.page("/")
         assert f'href="/certificates/classes/{w.cls}/mine.pdf"' in page
         # Another learner's page shows neither the grade nor a certificate.
         other = w.learners[1].page("/")

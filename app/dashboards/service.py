@@ -90,11 +90,30 @@ def module_title(cls: TrainingClass, version: Any) -> tuple[dict[str, Any], str]
 
 
 def completed(view: LearnerView) -> bool:
-    """Whether the learner's result is final and completes the module (certificate earned)."""
+    """Whether the learner's result is final and completes the module."""
     result = view.result
     return (
         result is not None and bool(result.final) and view.policy.completes(result.classification)
     )
+
+
+def certificate_ready(view: LearnerView, today: date) -> bool:
+    """Whether a certificate can be had now: the same rule the certificates use (a final,
+    completing result, once the learner's module has ended or a trainer set it)."""
+    from app.certificates.rules import ResultFacts, eligibility
+
+    result = view.result
+    facts = (
+        None
+        if result is None
+        else ResultFacts(
+            classification=result.classification,
+            final=bool(result.final),
+            overridden=result.override_score is not None,
+            score=result.score,
+        )
+    )
+    return eligibility(facts, view.policy, view.schedule.end, today).eligible
 
 
 @dataclass(frozen=True)
@@ -362,7 +381,9 @@ class DashboardService:
                     ],
                     shifted=enrolment.own_schedule is not None,
                     ical_path=f"/ical/learner/{enrolment.ical_token}.ics",
-                    certificate_path=certificate_path(cls.id) if completed(view) else None,
+                    certificate_path=(
+                        certificate_path(cls.id) if certificate_ready(view, today) else None
+                    ),
                 )
             )
         return out
