@@ -1646,7 +1646,7 @@ def print_pages(small: SizeResult, big: SizeResult, args: argparse.Namespace) ->
         f"\nServer time, ms (p50 / p99), and SQL statements per request — cohorts of "
         f"{big.cohort_learners}, classes of {big.class_learners}"
     )
-    print(f"  {'':<39}{head_small:>27}  {head_big:>27}  {'p50 ×':>6}")
+    print(f"  {'':<39}{head_small:>27}  {head_big:>27}  {'×small':>7}")
     print(f"  {'page':<34}{'n':>5}{'p50':>9}{'p99':>9}{'SQL':>9}  {'p50':>9}{'p99':>9}{'SQL':>9}")
     for key, label in PAGE_LABELS.items():
         a, b = small.pages[key], big.pages[key]
@@ -1654,7 +1654,7 @@ def print_pages(small: SizeResult, big: SizeResult, args: argparse.Namespace) ->
         print(
             f"  {label:<34}{len(b.seconds):>5}"
             f"{a.pct(50) * 1e3:9.1f}{a.pct(99) * 1e3:9.1f}{a.sql:>9}"
-            f"  {b.pct(50) * 1e3:9.1f}{b.pct(99) * 1e3:9.1f}{b.sql:>9}  {growth:6.2f}"
+            f"  {b.pct(50) * 1e3:9.1f}{b.pct(99) * 1e3:9.1f}{b.sql:>9}  {growth:7.2f}"
         )
     print(
         "  (server time: inside the ASGI app, sign-in check, queries, rules and HTML included;"

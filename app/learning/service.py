@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import Viewer
 from app.catalogue.service import display_title, spec_of
 from app.classes.models import Enrolment, TrainingClass
+from app.classes.service import stored_schedule
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.grading.models import ModuleResultRow
@@ -238,8 +239,14 @@ class LearningService:
         grades = self.repo.grades(ids)
         results = GradingService(self.session).repo.results(ids)
         rows = []
+        class_items = items_of(spec, stored_schedule(cls))
         for enrolment, user in roster:
-            items = items_of(spec, learner_schedule(cls, enrolment))
+            # Items depend on the dates only: the class's, unless this learner's were moved.
+            items = (
+                items_of(spec, learner_schedule(cls, enrolment))
+                if enrolment.own_schedule
+                else class_items
+            )
             latest: dict[str, Submission] = {}
             for s in submissions[enrolment.id]:
                 latest[s.item_key] = s
@@ -265,7 +272,7 @@ class LearningService:
             rows=rows,
             whole_class=scope is None,
             policy=policy_of(spec),
-            items=items_of(spec, learner_schedule(cls, roster[0][0])) if roster else [],
+            items=class_items,
         )
 
     # -- the learner's writes --------------------------------------------------------------
