@@ -52,6 +52,7 @@ __all__ = [
     "QuestionSpec",
     "TierSpec",
     "WeightsSpec",
+    "is_web_address",
     "load_shipped",
     "parse_many",
     "parse_module_file",
@@ -151,6 +152,18 @@ def _fail(message: str, *at: str | int) -> PydanticCustomError:
 
 
 # --------------------------------------------------------------------------- text rules
+
+
+def is_web_address(value: str) -> bool:
+    """An ``http://`` or ``https://`` address with a host, printable and without spaces
+    (a material's address, a link a learner hands in)."""
+    if not value.isprintable() or " " in value:
+        return False
+    try:
+        parts = urlsplit(value)  # "http://[::1" (a broken IPv6 host) raises
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _clean_text(value: object) -> object:
@@ -350,10 +363,7 @@ class MaterialSpec(_Spec):
     @field_validator("url", mode="before")
     @classmethod
     def _http_url(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        parts = urlsplit(value) if value.isprintable() and " " not in value else None
-        if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        if isinstance(value, str) and not is_web_address(value):
             raise _fail(f'"{value}" is not an http:// or https:// address')
         return value
 

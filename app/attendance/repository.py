@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import ModuleVersion
-from app.classes.models import ClassSession, Cohort, Enrolment, EnrolmentStatus, TrainingClass
+from app.classes.models import ClassSession, Enrolment, EnrolmentStatus, TrainingClass
 from app.identity.models import User
 
 
@@ -80,31 +80,7 @@ class AttendanceRepository:
         )
         return [(r[0], r[1], r[2]) for r in self.session.execute(stmt).all()]
 
-    # -- who marks whom ----------------------------------------------------------------------
-    def trainer_cohort_ids(self, class_id: int, user_id: int) -> list[int]:
-        stmt = (
-            select(Cohort.id)
-            .where(Cohort.class_id == class_id, Cohort.trainer_user_id == user_id)
-            .order_by(Cohort.position)
-        )
-        return list(self.session.scalars(stmt))
-
-    def roster(
-        self, class_id: int, cohort_ids: Sequence[int] | None
-    ) -> Sequence[tuple[Enrolment, User]]:
-        """Active learners of the class, or of the given cohorts of it."""
-        stmt = (
-            select(Enrolment, User)
-            .join(User, User.id == Enrolment.user_id)
-            .where(Enrolment.class_id == class_id, Enrolment.status == EnrolmentStatus.ACTIVE)
-            .order_by(User.school, User.name, User.id)
-        )
-        if cohort_ids is not None:
-            if not cohort_ids:
-                return []
-            stmt = stmt.where(Enrolment.cohort_id.in_(cohort_ids))
-        return [(r[0], r[1]) for r in self.session.execute(stmt).all()]
-
+    # -- learners ----------------------------------------------------------------------------
     def active_enrolment(self, class_id: int, user_id: int) -> Enrolment | None:
         stmt = select(Enrolment).where(
             Enrolment.class_id == class_id,

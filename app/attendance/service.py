@@ -50,6 +50,7 @@ from app.attendance.rules import (
 )
 from app.auth.dependencies import Viewer
 from app.classes.models import ClassSession, Enrolment, TrainingClass
+from app.classes.repository import ClassRepository
 from app.core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import local, utcnow
 from app.grading.rules import MOODLE_ATTENDANCE_POINTS, AttendancePoints, attendance_score
@@ -337,6 +338,7 @@ class AttendanceService:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.repo = AttendanceRepository(session)
+        self.classes = ClassRepository(session)
 
     # -- access ----------------------------------------------------------------------------
     def _session(self, viewer: Viewer, session_id: int, *, lock: bool = False) -> SessionInfo:
@@ -350,7 +352,7 @@ class AttendanceService:
         if viewer.role == Role.ADMIN:
             return None
         if viewer.role == Role.TRAINER:
-            cohort_ids = self.repo.trainer_cohort_ids(cls.id, viewer.user.id)
+            cohort_ids = self.classes.trainer_cohort_ids(cls.id, viewer.user.id)
             if cohort_ids:
                 return cohort_ids
         raise _not_a_marker()
@@ -378,7 +380,7 @@ class AttendanceService:
         marks = self.repo.marks(info.session.id)
         checkins = self.repo.checkins(info.session.id)
         rows = []
-        for enrolment, user in self.repo.roster(info.cls.id, scope):
+        for enrolment, user in self.classes.roster(info.cls.id, scope):
             mark = marks.get(enrolment.id)
             checkin = checkins.get(enrolment.id)
             rows.append(
@@ -418,7 +420,7 @@ class AttendanceService:
         changed; every change is written to the history."""
         info = self._session(viewer, session_id, lock=True)
         scope = self._scope(viewer, info.cls)
-        roster = {e.id: e for e, _ in self.repo.roster(info.cls.id, scope)}
+        roster = {e.id: e for e, _ in self.classes.roster(info.cls.id, scope)}
         wanted: dict[int, MarkInput] = {}
         for entry in entries:
             if entry.enrolment_id not in roster:
@@ -517,7 +519,7 @@ class AttendanceService:
         info = self._session(viewer, session_id)
         scope = self._scope(viewer, info.cls)
         enrolment_ids = (
-            None if scope is None else [e.id for e, _ in self.repo.roster(info.cls.id, scope)]
+            None if scope is None else [e.id for e, _ in self.classes.roster(info.cls.id, scope)]
         )
         return list(self.repo.changes(info.session.id, enrolment_ids))
 
@@ -709,7 +711,7 @@ class AttendanceService:
         points = attendance_points_of(self.repo.module_spec(cls.module_version_id))
         by_key = {(s, e): status for s, e, status in self.repo.marks_of_class(cls.id)}
         out = []
-        for enrolment, user in self.repo.roster(cls.id, scope):
+        for enrolment, user in self.classes.roster(cls.id, scope):
             marks = [by_key.get((s.id, enrolment.id)) for s in sessions]
             score = attendance_score(marks, points, len(sessions)) if sessions else None
             out.append(

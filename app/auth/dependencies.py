@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from app.core.errors import Forbidden, Unauthenticated
 from app.core.state import AppContext, get_context
@@ -160,6 +161,12 @@ def require_roles(*roles: Role) -> Callable[..., Viewer]:
         return viewer
 
     return dependency
+
+
+def check_form_csrf(viewer: Viewer, form: FormData) -> None:
+    """``check_csrf`` on a posted form's ``csrf_token`` field."""
+    token = form.get("csrf_token")
+    check_csrf(viewer, token if isinstance(token, str) else None)
 
 
 def check_csrf(viewer: Viewer, submitted: str | None) -> None:

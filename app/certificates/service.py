@@ -43,14 +43,14 @@ from app.certificates.rules import (
     still_completes,
 )
 from app.classes.models import EnrolmentStatus, TrainingClass
-from app.classes.service import periods_of, stored_schedule
+from app.classes.repository import ClassRepository
+from app.classes.service import learner_schedule, periods_of, stored_schedule
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.templating import vndate
 from app.core.time import local, utcnow
 from app.grading.models import ModuleResultRow
 from app.grading.rules import GradePolicy
-from app.grading.service import classification_name, learner_schedule, policy_of
-from app.identity.models import Role
+from app.grading.service import classification_name, policy_of
 from app.learning.repository import LearningRepository
 from app.schedule.rules import Schedule
 
@@ -241,10 +241,7 @@ class CertificateService:
         if found is None or found[0].status != EnrolmentStatus.ACTIVE:
             raise NotFound()
         enrolment, cls, _user = found
-        if viewer.role != Role.ADMIN and not (
-            viewer.role == Role.TRAINER
-            and enrolment.cohort_id in self.learning.trainer_cohort_ids(cls.id, viewer.user.id)
-        ):
+        if not ClassRepository(self.session).follows(viewer.role, viewer.user.id, enrolment):
             raise Forbidden(
                 detail="Only the core trainer of this learner's cohort, or an administrator, "
                 "can print this learner's certificate."

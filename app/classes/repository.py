@@ -25,7 +25,7 @@ from app.classes.models import (
     TrainingClass,
     Wave,
 )
-from app.identity.models import User
+from app.identity.models import Role, User
 
 
 class ClassRepository:
@@ -174,13 +174,41 @@ class ClassRepository:
         return self.session.scalars(select(Enrolment).where(Enrolment.ical_token == token)).first()
 
     def active_enrolments(self, class_id: int) -> Sequence[tuple[Enrolment, User]]:
+        return self.roster(class_id, None)
+
+    def roster(
+        self, class_id: int, cohort_ids: Sequence[int] | None
+    ) -> Sequence[tuple[Enrolment, User]]:
+        """Active learners of the class, or of the given cohorts of it, by school and name."""
         stmt = (
             select(Enrolment, User)
             .join(User, User.id == Enrolment.user_id)
             .where(Enrolment.class_id == class_id, Enrolment.status == EnrolmentStatus.ACTIVE)
             .order_by(User.school, User.name, User.id)
         )
+        if cohort_ids is not None:
+            if not cohort_ids:
+                return []
+            stmt = stmt.where(Enrolment.cohort_id.in_(cohort_ids))
         return [(row[0], row[1]) for row in self.session.execute(stmt).all()]
+
+    def follows(self, role: str, user_id: int, enrolment: Enrolment) -> bool:
+        """Whether a person sees a learner's work: an administrator (the caller has checked
+        the tenant), or the core trainer of the learner's cohort."""
+        if role == Role.ADMIN:
+            return True
+        if role != Role.TRAINER or enrolment.cohort_id is None:
+            return False
+        return enrolment.cohort_id in self.trainer_cohort_ids(enrolment.class_id, user_id)
+
+    def trainer_cohort_ids(self, class_id: int, user_id: int) -> list[int]:
+        """The cohorts of a class that this person trains, in order."""
+        stmt = (
+            select(Cohort.id)
+            .where(Cohort.class_id == class_id, Cohort.trainer_user_id == user_id)
+            .order_by(Cohort.position)
+        )
+        return list(self.session.scalars(stmt))
 
     def all_enrolments(self, class_id: int) -> Sequence[tuple[Enrolment, User]]:
         stmt = (

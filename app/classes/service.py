@@ -91,6 +91,13 @@ def stored_schedule(cls: TrainingClass) -> Schedule:
     )
 
 
+def learner_schedule(cls: TrainingClass, enrolment: Enrolment) -> Schedule:
+    """A learner's own dates: the class's, unless theirs were moved (``own_schedule``)."""
+    if enrolment.own_schedule:
+        return Schedule.from_dict(enrolment.own_schedule)
+    return stored_schedule(cls)
+
+
 @dataclass(frozen=True)
 class CohortView:
     cohort: Cohort
@@ -360,9 +367,7 @@ class ClassService:
         return self._platform_id(deployment_id) == user.platform_id
 
     def learner_schedule(self, cls: TrainingClass, enrolment: Enrolment) -> Schedule:
-        if enrolment.own_schedule:
-            return Schedule.from_dict(enrolment.own_schedule)
-        return stored_schedule(cls)
+        return learner_schedule(cls, enrolment)
 
     def shift(
         self,

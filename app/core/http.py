@@ -5,12 +5,21 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from app.config import Settings
 from lti.errors import LaunchRefused
 
 MAX_FIELDS = 100
+#: Fields a page form may post (a cohort's marks, a quiz's answers); no files.
+MAX_FORM_FIELDS = 200
+
+
+async def small_form(request: Request) -> FormData:
+    """The posted form of a page (no files), read before the sync endpoint runs in the thread
+    pool; endpoints check its ``csrf_token`` with ``check_form_csrf``."""
+    return await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
 
 
 async def read_params(request: Request, max_bytes: int) -> dict[str, str]:

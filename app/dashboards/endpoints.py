@@ -27,7 +27,8 @@ from starlette.datastructures import FormData
 
 from app.attendance.rules import STATUSES
 from app.attendance.service import clock
-from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
+from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_form_csrf, require_roles
+from app.core.http import small_form
 from app.core.templating import render, request_locale
 from app.dashboards.export import (
     FOLLOW_UP_STATUS,
@@ -46,10 +47,6 @@ router = APIRouter(prefix="/cohorts", include_in_schema=False)
 Follower = Depends(require_roles(Role.TRAINER, Role.ADMIN))
 Now = Depends(clock)
 MARK_SYMBOLS = {"present": "✓", "late": "◐", "excused": "○", "absent": "✗"}
-
-
-async def small_form(request: Request) -> FormData:
-    return await request.form(max_files=0, max_fields=60)
 
 
 def _query(request: Request) -> RowQuery:
@@ -72,11 +69,6 @@ def _url(cohort_id: int, query: RowQuery, **extra: object) -> str:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and len(value) < 12 else None
-
-
-def _csrf(viewer: Viewer, form: FormData) -> None:
-    token = form.get("csrf_token")
-    check_csrf(viewer, token if isinstance(token, str) else None)
 
 
 @router.get("/{cohort_id}")
@@ -160,7 +152,7 @@ def mark_learner(
     now: datetime = Now,
 ) -> Response:
     """Set one learner's marks of the sessions chosen in the form (blank: left as it is)."""
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     statuses: dict[int, str] = {}
     for key, value in form.multi_items():
         name, _sep, session_id = key.partition("-")
@@ -180,7 +172,7 @@ def grade_hand_in(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     score, feedback = form.get("score"), form.get("feedback")
     enrolment_id = DashboardService(db).grade(
         viewer,

@@ -30,7 +30,7 @@ from app.catalogue.service import display_title, spec_of
 from app.classes.models import ClassSession, Cohort, SupportLog, TrainingClass
 from app.classes.repository import ClassRepository
 from app.classes.rules import SUPPORT_PERIODS_MIN
-from app.classes.service import stored_schedule
+from app.classes.service import learner_schedule, stored_schedule
 from app.core.errors import Forbidden, NotFound
 from app.core.time import local
 from app.dashboards.repository import DashboardRepository
@@ -52,7 +52,7 @@ from app.dashboards.rules import (
 from app.grading.models import ModuleResultRow
 from app.grading.repository import GradingRepository
 from app.grading.rules import GradePolicy
-from app.grading.service import learner_schedule, policy_of
+from app.grading.service import policy_of
 from app.identity.models import Role, User
 from app.learning.rules import Item, PhaseProgress, items_of, progress
 from app.learning.service import ItemState, LearnerView, LearningService
@@ -267,7 +267,9 @@ class DashboardService:
         cohort, _cls, _trainer = self._cohort(viewer, cohort_id)
         if self.repo.submission_member(cohort.id, submission_id) is None:
             raise NotFound(detail="This hand-in is not by a learner of the cohort.")
-        row = LearningService(self.session).grade(viewer, submission_id, score, feedback, now)
+        row, _result = LearningService(self.session).grade(
+            viewer, submission_id, score, feedback, now
+        )
         return row.enrolment_id
 
     # -- the cohort ------------------------------------------------------------------------

@@ -27,14 +27,15 @@ from starlette.datastructures import FormData
 
 from app.attendance.service import clock
 from app.auth.api import ApiTrainer
-from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
+from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_form_csrf, require_roles
+from app.core.http import small_form
 from app.core.i18n import gettext
 from app.core.templating import render, request_locale
 from app.core.time import local
 from app.grading.rules import MAX_REASON_CHARS
 from app.grading.service import GradingService, LearnerResult
 from app.identity.models import Role
-from app.learning.endpoints import small_form
+from app.learning.endpoints import decimal_text
 from app.learning.rules import parse_grade
 from app.learning.service import LearnerView, LearningService
 
@@ -74,11 +75,6 @@ def _field_namer(locale: str, view: LearnerView) -> Callable[[str], str]:
 
 def _hm(value: datetime) -> str:
     return local(value).strftime("%H:%M")
-
-
-def _csrf(viewer: Viewer, form: FormData) -> None:
-    token = form.get("csrf_token")
-    check_csrf(viewer, token if isinstance(token, str) else None)
 
 
 def _field(form: FormData, name: str) -> str:
@@ -129,9 +125,11 @@ def grade_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     score = parse_grade(_field(form, "score"))
-    row = LearningService(db).grade(viewer, submission_id, score, _field(form, "feedback"), now)
+    row, _result = LearningService(db).grade(
+        viewer, submission_id, score, _field(form, "feedback"), now
+    )
     return RedirectResponse(
         f"/grading/enrolments/{row.enrolment_id}?saved=grade#item-{row.item_key}", status_code=303
     )
@@ -145,7 +143,7 @@ def override_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     score = parse_grade(_field(form, "score"))
     GradingService(db).override(
         viewer, enrolment_id, score, _field(form, "classification"), _field(form, "reason"), now
@@ -161,7 +159,7 @@ def clear_override_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     GradingService(db).clear_override(viewer, enrolment_id, _field(form, "reason"), now)
     return RedirectResponse(f"/grading/enrolments/{enrolment_id}?saved=override", status_code=303)
 
@@ -174,7 +172,7 @@ def manual_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     raw = _field(form, "score").strip()
     score = parse_grade(raw) if raw else None
     GradingService(db).set_manual(
@@ -186,20 +184,16 @@ def manual_page(
 # -- the JSON API ----------------------------------------------------------------------------
 
 
-def _dec(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
 def result_out(found: LearnerResult) -> dict[str, Any]:
     result = found.result
     return {
         "enrolment_id": found.enrolment_id,
         "components": {
-            "self_study": _dec(result.components.self_study),
-            "attendance": _dec(result.components.attendance),
-            "follow_up": _dec(result.components.follow_up),
+            "self_study": decimal_text(result.components.self_study),
+            "attendance": decimal_text(result.components.attendance),
+            "follow_up": decimal_text(result.components.follow_up),
         },
-        "score": _dec(result.score),
+        "score": decimal_text(result.score),
         "classification": result.classification,
         "final": result.final,
         "overridden": result.overridden,
@@ -244,8 +238,7 @@ def post_grade(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> dict[str, Any]:
-    row = LearningService(db).grade(viewer, submission_id, data.score, data.feedback, now)
-    found = GradingService(db).refresh_one(row.enrolment_id, now=now)
+    row, found = LearningService(db).grade(viewer, submission_id, data.score, data.feedback, now)
     return {"grade": {"id": row.id, "score": str(row.score)}, "result": result_out(found)}
 
 
@@ -261,10 +254,10 @@ def class_results(
                 "enrolment_id": r.enrolment_id,
                 "user_id": r.user.id,
                 "name": r.user.display_name,
-                "self_study": _dec(r.result.self_study) if r.result else None,
-                "attendance": _dec(r.result.attendance) if r.result else None,
-                "follow_up": _dec(r.result.follow_up) if r.result else None,
-                "score": _dec(r.result.score) if r.result else None,
+                "self_study": decimal_text(r.result.self_study) if r.result else None,
+                "attendance": decimal_text(r.result.attendance) if r.result else None,
+                "follow_up": decimal_text(r.result.follow_up) if r.result else None,
+                "score": decimal_text(r.result.score) if r.result else None,
                 "classification": r.result.classification if r.result else "incomplete",
                 "final": bool(r.result and r.result.final),
                 "overridden": bool(r.result and r.result.override_score is not None),

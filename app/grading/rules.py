@@ -72,6 +72,7 @@ __all__ = [
     "Weights",
     "apply_override",
     "attendance_score",
+    "check_reason",
     "components_from",
     "compute_result",
     "follow_up_score",
@@ -509,6 +510,17 @@ def compute_result(components: Components, policy: GradePolicy) -> ModuleResult:
 # -- overrides -----------------------------------------------------------------------------
 
 
+def check_reason(reason: object) -> str:
+    """The reason a person gives for a change, trimmed; refused when empty or longer than
+    :data:`MAX_REASON_CHARS`."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise GradeError("reason_required", "reason")
+    if len(text) > MAX_REASON_CHARS:
+        raise GradeError("reason_too_long", "reason", max=MAX_REASON_CHARS)
+    return text
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """One change of one field of a result, for the append-only audit trail.
@@ -545,11 +557,7 @@ def apply_override(
     """
     if not isinstance(at, datetime) or at.utcoffset() is None:
         raise ValueError("at must be a timezone-aware datetime")
-    text = reason.strip() if isinstance(reason, str) else ""
-    if not text:
-        raise GradeError("reason_required", "reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise GradeError("reason_too_long", "reason", max=MAX_REASON_CHARS)
+    text = check_reason(reason)
     score = _score(new_score, "score")
     if new_classification == INCOMPLETE or new_classification not in policy.classifications:
         raise GradeError(

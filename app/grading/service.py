@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from app.attendance.service import attendance_points_of
 from app.auth.dependencies import Viewer
 from app.classes.models import Enrolment, TrainingClass
-from app.classes.service import stored_schedule
+from app.classes.repository import ClassRepository
+from app.classes.service import learner_schedule, stored_schedule
 from app.core.db import Database
 from app.core.errors import AppError, Forbidden, NotFound, ValidationFailed
 from app.core.time import local, utcnow
@@ -42,6 +43,7 @@ from app.grading.rules import (
     ModuleResult,
     apply_override,
     attendance_score,
+    check_reason,
     components_from,
     compute_result,
     grading_progress,
@@ -49,10 +51,9 @@ from app.grading.rules import (
     to_ags_score,
     with_override,
 )
-from app.identity.models import ResourceLink, Role, User
+from app.identity.models import ResourceLink, User
 from app.learning.repository import LearningRepository
 from app.learning.rules import Item, items_of
-from app.schedule.rules import Schedule
 from modules.catalogue import AssessmentSpec
 
 log = logging.getLogger("blend727.grading")
@@ -79,12 +80,6 @@ def classification_name(policy: GradePolicy, code: str, locale: str = "vi") -> s
         return tier.name_vi if locale == "vi" or not tier.name_en else tier.name_en
     vi, en = CLASSIFICATION_NAMES.get(code, (code, code))
     return vi if locale == "vi" else en
-
-
-def learner_schedule(cls: TrainingClass, enrolment: Enrolment) -> Schedule:
-    if enrolment.own_schedule:
-        return Schedule.from_dict(enrolment.own_schedule)
-    return stored_schedule(cls)
 
 
 @dataclass(frozen=True)
@@ -168,15 +163,6 @@ class GradingService:
 
         CertificateService(self.session).sync(out, policy, now)  # revoke what stopped completing
         return out
-
-    def refresh_one(self, enrolment_id: int, *, now: datetime | None = None) -> LearnerResult:
-        enrolment = self.session.get(Enrolment, enrolment_id)
-        if enrolment is None:
-            raise NotFound()
-        found = self.refresh(enrolment.class_id, [enrolment_id], now=now)
-        if not found:
-            raise NotFound()
-        return found[0]
 
     def _compute(
         self,
@@ -286,12 +272,7 @@ class GradingService:
         found = self.learning.enrolment_in_tenant(viewer.deployment_id, enrolment_id)
         if found is None:
             raise NotFound()
-        enrolment, cls, _user = found
-        if viewer.role == Role.ADMIN:
-            return found
-        if viewer.role == Role.TRAINER and enrolment.cohort_id in self.learning.trainer_cohort_ids(
-            cls.id, viewer.user.id
-        ):
+        if ClassRepository(self.session).follows(viewer.role, viewer.user.id, found[0]):
             return found
         raise Forbidden(
             detail=(
@@ -334,13 +315,13 @@ class GradingService:
                 "This score is computed from the learner's items; it cannot be typed in",
                 params={"field": component},
             )
-        text = _reason(reason)
+        text = check_reason(reason)
         if score is not None:
             score = round_score(score)  # "6" from the API is stored and audited as "6.00"
         row = self._row(enrolment.id)
         field = f"manual_{component}"
         old = getattr(row, field)
-        if (old is not None and score is not None and Decimal(old) == score) or old == score:
+        if old == score:  # Decimal compares by value (6 == 6.00); None only equals None
             raise ValidationFailed(
                 "The change leaves the result as it was", params={"field": component}
             )
@@ -381,7 +362,7 @@ class GradingService:
         self, viewer: Viewer, enrolment_id: int, reason: str, now: datetime
     ) -> LearnerResult:
         enrolment, cls, _user = self._enrolment(viewer, enrolment_id)
-        text = _reason(reason)
+        text = check_reason(reason)
         row = self._row(enrolment.id)
         if row.override_score is None:
             raise ValidationFailed("This result is not overridden", params={"field": "override"})
@@ -437,17 +418,6 @@ class GradingService:
     def _spec(self, cls: TrainingClass) -> dict[str, Any]:
         version = self.learning.module_version(cls.module_version_id)
         return dict(version.spec) if version is not None else {}
-
-
-def _reason(reason: str) -> str:
-    from app.grading.rules import MAX_REASON_CHARS, GradeError
-
-    text = reason.strip() if isinstance(reason, str) else ""
-    if not text:
-        raise GradeError("reason_required", "reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise GradeError("reason_too_long", "reason", max=MAX_REASON_CHARS)
-    return text
 
 
 class ResultSweeper:

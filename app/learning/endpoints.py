@@ -31,11 +31,12 @@ from app.auth.dependencies import (
     DbSession,
     ReadDbSession,
     Viewer,
-    check_csrf,
+    check_form_csrf,
     current_viewer,
     require_roles,
 )
 from app.core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from app.core.http import small_form
 from app.core.state import get_context
 from app.core.templating import render
 from app.core.time import local
@@ -93,15 +94,6 @@ async def upload_form(request: Request) -> FormData:
     settings = get_context(request).settings
     _capped(request, settings.max_upload_mb * 1024 * 1024 + FORM_OVERHEAD)
     return await request.form(max_files=1, max_fields=20)
-
-
-async def small_form(request: Request) -> FormData:
-    return await request.form(max_files=0, max_fields=200)
-
-
-def _csrf(viewer: Viewer, form: FormData) -> None:
-    token = form.get("csrf_token")
-    check_csrf(viewer, token if isinstance(token, str) else None)
 
 
 def _text(form: FormData, name: str) -> str | None:
@@ -171,7 +163,7 @@ def mark_done_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     done = _text(form, "done") != "0"
     LearningService(db).set_done(viewer, class_id, key, done, now)
     return RedirectResponse(f"/learn/classes/{class_id}#item-{key}", status_code=303)
@@ -236,7 +228,7 @@ def quiz_page(
     db: Session = DbSession,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     LearningService(db).take_quiz(viewer, class_id, key, _answers(form), now)
     # Post/redirect/get: reloading the answers page must not take the quiz again.
     return RedirectResponse(f"/learn/classes/{class_id}/items/{key}?answered=1", status_code=303)
@@ -252,7 +244,7 @@ def hand_in_page(
     store: FileStore = Store,
     now: datetime = Now,
 ) -> Response:
-    _csrf(viewer, form)
+    check_form_csrf(viewer, form)
     hand_in = HandIn(text=_text(form, "text"), link_url=_text(form, "link"))
     # Who and what are checked before a byte is written to the store.
     LearningService(db).can_hand_in(viewer, class_id, key)
@@ -292,7 +284,8 @@ def _progress_out(progress: dict[str, PhaseProgress]) -> dict[str, Any]:
     }
 
 
-def _dec(value: Any) -> str | None:
+def decimal_text(value: Any) -> str | None:
+    """A stored score as the API gives it: "7.25", or null."""
     return None if value is None else str(value)
 
 
@@ -341,10 +334,10 @@ def view_out(view: LearnerView) -> dict[str, Any]:
         "result": None
         if result is None
         else {
-            "self_study": _dec(result.self_study),
-            "attendance": _dec(result.attendance),
-            "follow_up": _dec(result.follow_up),
-            "score": _dec(result.score),
+            "self_study": decimal_text(result.self_study),
+            "attendance": decimal_text(result.attendance),
+            "follow_up": decimal_text(result.follow_up),
+            "score": decimal_text(result.score),
             "classification": result.classification,
             "final": result.final,
             "overridden": result.override_score is not None,
@@ -445,7 +438,7 @@ def class_progress(
                 "name": r.user.display_name,
                 "progress": _progress_out(r.progress),
                 "to_grade": r.to_grade,
-                "score": _dec(r.result.score) if r.result else None,
+                "score": decimal_text(r.result.score) if r.result else None,
                 "classification": r.result.classification if r.result else None,
             }
             for r in view.rows

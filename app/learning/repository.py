@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.catalogue.models import ModuleVersion
-from app.classes.models import Cohort, Enrolment, EnrolmentStatus, TrainingClass
+from app.classes.models import Enrolment, EnrolmentStatus, TrainingClass
 from app.core.upsert import insert_if_absent
 from app.identity.models import User
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
@@ -69,30 +69,6 @@ class LearningRepository:
             .order_by(TrainingClass.starts_on.desc(), TrainingClass.id)
         )
         return self.session.scalars(stmt).all()
-
-    def trainer_cohort_ids(self, class_id: int, user_id: int) -> list[int]:
-        stmt = (
-            select(Cohort.id)
-            .where(Cohort.class_id == class_id, Cohort.trainer_user_id == user_id)
-            .order_by(Cohort.position)
-        )
-        return list(self.session.scalars(stmt))
-
-    def roster(
-        self, class_id: int, cohort_ids: Sequence[int] | None
-    ) -> Sequence[tuple[Enrolment, User]]:
-        """Active learners of the class, or of the given cohorts of it, by school and name."""
-        stmt = (
-            select(Enrolment, User)
-            .join(User, User.id == Enrolment.user_id)
-            .where(Enrolment.class_id == class_id, Enrolment.status == EnrolmentStatus.ACTIVE)
-            .order_by(User.school, User.name, User.id)
-        )
-        if cohort_ids is not None:
-            if not cohort_ids:
-                return []
-            stmt = stmt.where(Enrolment.cohort_id.in_(cohort_ids))
-        return [(r[0], r[1]) for r in self.session.execute(stmt).all()]
 
     # -- progress --------------------------------------------------------------------------
     def progress(self, enrolment_ids: Sequence[int]) -> dict[int, dict[str, ItemProgress]]:

@@ -223,15 +223,20 @@ class HandIn:
     file_size: int | None = None
 
 
-def check_hand_in(item: Item, hand_in: HandIn, *, graded: bool, now: datetime) -> bool:
-    """Whether a hand-in is accepted; returns whether it is late. Raises the error the
-    learner sees otherwise (nothing is written then)."""
+def check_takes_hand_in(item: Item) -> None:
+    """Only reflections and assignments are handed in; anything else is marked done."""
     if item.mode not in ("assignment", "reflection"):
         raise Conflict(
             title="This item takes no hand-in",
             detail="Mark it done on the list of items instead.",
             code="no_hand_in",
         )
+
+
+def check_hand_in(item: Item, hand_in: HandIn, *, graded: bool, now: datetime) -> bool:
+    """Whether a hand-in is accepted; returns whether it is late. Raises the error the
+    learner sees otherwise (nothing is written then)."""
+    check_takes_hand_in(item)
     if graded:
         raise Conflict(
             title="Already graded",
@@ -319,6 +324,7 @@ __all__ = [
     "Question",
     "QuizOutcome",
     "check_hand_in",
+    "check_takes_hand_in",
     "due_date_text",
     "end_of_day",
     "find_item",

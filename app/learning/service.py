@@ -26,12 +26,13 @@ from sqlalchemy.orm import Session
 from app.auth.dependencies import Viewer
 from app.catalogue.service import display_title, spec_of
 from app.classes.models import Enrolment, TrainingClass
-from app.classes.service import stored_schedule
+from app.classes.repository import ClassRepository
+from app.classes.service import learner_schedule, stored_schedule
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.core.time import utcnow
 from app.grading.models import ModuleResultRow
+from app.grading.repository import GradingRepository
 from app.grading.rules import GradePolicy, round_score
-from app.grading.service import GradingService, learner_schedule, policy_of
+from app.grading.service import GradingService, LearnerResult, policy_of
 from app.identity.models import Role, User
 from app.learning.models import (
     ItemProgress,
@@ -48,6 +49,7 @@ from app.learning.rules import (
     PhaseProgress,
     QuizOutcome,
     check_hand_in,
+    check_takes_hand_in,
     find_item,
     grade_quiz,
     items_of,
@@ -56,6 +58,7 @@ from app.learning.rules import (
 )
 from app.learning.storage import FileStore, StoredFile
 from app.schedule.rules import Schedule
+from modules.catalogue import is_web_address
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class LearningService:
     def __init__(self, session: Session, store: FileStore | None = None) -> None:
         self.session = session
         self.repo = LearningRepository(session)
+        self.classes = ClassRepository(session)
         self.store = store
 
     # -- access ----------------------------------------------------------------------------
@@ -147,7 +151,7 @@ class LearningService:
         if viewer.role == Role.ADMIN:
             return None
         if viewer.role == Role.TRAINER:
-            cohorts = self.repo.trainer_cohort_ids(cls.id, viewer.user.id)
+            cohorts = self.classes.trainer_cohort_ids(cls.id, viewer.user.id)
             if cohorts:
                 return cohorts
         raise Forbidden(
@@ -215,7 +219,7 @@ class LearningService:
                     grade=grades.get((enrolment.id, item.key)),
                 )
             )
-        result = GradingService(self.session).repo.results([enrolment.id]).get(enrolment.id)
+        result = GradingRepository(self.session).results([enrolment.id]).get(enrolment.id)
         return LearnerView(
             cls=cls,
             title=title,
@@ -232,12 +236,12 @@ class LearningService:
         cls = self._class(viewer, class_id)
         scope = self._scope(viewer, cls)
         spec, title = self._spec(cls)
-        roster = self.repo.roster(cls.id, scope)
+        roster = self.classes.roster(cls.id, scope)
         ids = [e.id for e, _ in roster]
         done = self.repo.progress(ids)
         submissions = self.repo.submissions(ids)
         grades = self.repo.grades(ids)
-        results = GradingService(self.session).repo.results(ids)
+        results = GradingRepository(self.session).results(ids)
         rows = []
         class_items = items_of(spec, stored_schedule(cls))
         for enrolment, user in roster:
@@ -388,9 +392,7 @@ class LearningService:
         """Refuse early (before a file is stored) what :meth:`hand_in` would refuse for the
         person or the item."""
         cls, enrolment = self._own(viewer, class_id)
-        item = self._item(cls, enrolment, key)
-        if item.mode not in ("assignment", "reflection"):
-            check_hand_in(item, HandIn(text="x"), graded=False, now=utcnow())
+        check_takes_hand_in(self._item(cls, enrolment, key))
 
     def last_quiz_outcome(self, view: LearnerView, key: str) -> QuizOutcome | None:
         """The learner's latest attempt at a quiz, to show its answers after the redirect."""
@@ -430,8 +432,9 @@ class LearningService:
         score: Decimal,
         feedback: str | None,
         now: datetime,
-    ) -> SubmissionGrade:
-        """Grade the newest hand-in of an assignment (a regrade adds a row; all are kept)."""
+    ) -> tuple[SubmissionGrade, LearnerResult]:
+        """Grade the newest hand-in of an assignment (a regrade adds a row; all are kept);
+        returns the grade and the learner's module result it moved."""
         score = round_score(score)  # "9" from the API is stored and audited as "9.00"
         found = self.repo.submission_in_tenant(viewer.deployment_id, submission_id)
         if found is None:
@@ -482,20 +485,12 @@ class LearningService:
             text,
             now,
         )
-        grading.refresh(cls.id, [enrolment.id], now=now)
-        return row
+        (result,) = grading.refresh(cls.id, [enrolment.id], now=now)
+        return row, result
 
 
 def _check_link(link: str) -> None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(link) if link.isprintable() and " " not in link else None
-    if (
-        parts is None
-        or parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or len(link) > MAX_URL_CHARS
-    ):
+    if len(link) > MAX_URL_CHARS or not is_web_address(link):
         raise ValidationFailed(
             "Give a link starting with http:// or https://", params={"field": "link"}
         )
