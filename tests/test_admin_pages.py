@@ -448,23 +448,39 @@ class TestOnlyAdministrators:
 
 
 class TestCohortsAndCompliance:
-    def test_core_trainers_of_the_lms_are_offered_first(
+    def test_core_trainers_of_the_lms_are_offered_and_others_found_by_search(
         self, client, platform, admin, factories: Factories, platform_row
     ):
         class_id = create_class(client, admin)
-        factories.users(platform_row, 2, prefix="gv")
+        factories.users(platform_row, 12, prefix="gv")
         sign_in(client, platform, [INSTRUCTOR], "cc-lms", "Cốt cán Trong LMS")
         admin = sign_in(client, platform, ADMIN, "admin-1", "Lê Quản Trị")
-        page = client.get(f"/admin/classes/{class_id}").text
-        select = re.search(r'<select id="f-trainer_user_id".*?</select>', page, flags=re.S)
-        assert select
-        groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', select.group(0), re.S)
-        assert [label for label, _ in groups] == [
+
+        def groups(query: str = "") -> list[tuple[str, str]]:
+            suffix = f"?people={query}" if query else ""
+            page = client.get(f"/admin/classes/{class_id}{suffix}").text
+            select = re.search(r'<select id="f-trainer_user_id".*?</select>', page, flags=re.S)
+            assert select
+            return re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', select.group(0), re.S)
+
+        # Without a search only the LMS's core trainers are listed, not every teacher.
+        found = groups()
+        assert [label for label, _ in found] == ["Core trainers in the LMS"]
+        assert text(found[0][1]) == "Cốt cán Trong LMS · an@example.edu.vn"
+        # A search finds anyone else of this LMS by name (or e-mail, or school).
+        found = groups("gv1")
+        assert [label for label, _ in found] == [
             "Core trainers in the LMS",
             "Other people of the LMS",
         ]
-        assert text(groups[0][1]) == "Cốt cán Trong LMS · an@example.edu.vn"
-        assert "Giáo viên gv0" in text(groups[1][1]) and "Lê Quản Trị" in text(groups[1][1])
+        others = text(found[1][1])
+        assert "Giáo viên gv1" in others and "Giáo viên gv10" in others
+        assert "Giáo viên gv2" not in others and "Lê Quản Trị" not in others
+        assert "Lê Quản Trị" in text(groups("Quản")[1][1])
+        # Wildcards are taken literally; a search that matches no one says so.
+        assert [label for label, _ in groups("%25")] == ["Core trainers in the LMS"]
+        page = client.get(f"/admin/classes/{class_id}?people=zzz").text
+        assert "No one else matches “zzz”." in page
 
     def test_a_cohort_without_a_trainer_fails_and_the_fix_passes(
         self, client, admin, factories: Factories, platform_row
@@ -493,8 +509,9 @@ class TestCohortsAndCompliance:
         assert f'href="/admin/classes/{class_id}"' in wave_page
         assert "Nhóm 1" in row_with(wave_page, "Every cohort has a core trainer")
 
-        # Add the core trainer (picked among the people of this LMS), give each cohort one.
-        options = re.search(r'<select id="f-trainer_user_id".*?</select>', page, flags=re.S)
+        # Add the core trainer (found among the people of this LMS), give each cohort one.
+        found = client.get(f"/admin/classes/{class_id}?people=cc0").text
+        options = re.search(r'<select id="f-trainer_user_id".*?</select>', found, flags=re.S)
         assert options
         assert f'<option value="{trainer.id}">Giáo viên cc0' in options.group(0)
         page = follow(

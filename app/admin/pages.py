@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
@@ -43,7 +43,8 @@ from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
 from app.core.i18n import get_translations
 from app.core.templating import render, request_locale, vndate
 from app.core.time import local, utcnow
-from app.identity.models import Course, Membership, Role, User
+from app.identity.models import Role, User
+from app.identity.repository import IdentityRepository
 from app.schedule.service import HolidayService, calendar_for
 from modules.catalogue import IN_TOOL_KINDS, LEVELS, MATERIAL_KINDS, PHASES, ModuleSpec
 
@@ -58,6 +59,8 @@ MAX_IMPORT_FILES = 20
 EMPTY_MATERIAL_ROWS = 2
 #: Most people offered in the "add a core trainer" list (trainers of the LMS first).
 MAX_PEOPLE = 1000
+MAX_PEOPLE_FOUND = 50  # people listed for one search
+MIN_PEOPLE_SEARCH = 2
 FORM = "_form"  # errors that belong to no single field
 
 
@@ -352,27 +355,24 @@ def _class_counts(db: Session, deployment_id: int) -> dict[int, int]:
     return {int(w): int(n) for w, n in db.execute(stmt).all() if w is not None}
 
 
-def _people(db: Session, viewer: Viewer) -> list[tuple[User, bool]]:
-    """People of this LMS who can be made core trainers: those with the trainer role in a
-    course of this deployment first, then everyone else the tool knows (not switched off)."""
-    is_trainer = (
-        exists()
-        .where(
-            Membership.user_id == User.id,
-            Membership.role == Role.TRAINER.value,
-            Membership.course_id == Course.id,
-            Course.deployment_id == viewer.deployment_id,
-        )
-        .correlate(User)
-    )
-    trainer_first = case((is_trainer, 0), else_=1)
-    stmt = (
-        select(User, trainer_first)
-        .where(User.platform_id == viewer.platform_id, User.disabled_at.is_(None))
-        .order_by(trainer_first, User.name, User.id)
-        .limit(MAX_PEOPLE)
-    )
-    return [(user, rank == 0) for user, rank in db.execute(stmt).all()]
+def _people(db: Session, viewer: Viewer, search: str) -> list[tuple[User, bool]]:
+    """People who can be made core trainers: those with the trainer role in a course of this
+    deployment, then — only when the administrator searches — anyone else the tool knows.
+
+    Never the whole platform: at 100,000 users, sorting everyone cost ~80 ms per page view.
+    """
+    repo = IdentityRepository(db)
+    trainers = repo.trainers_of_deployment(viewer.platform_id, viewer.deployment_id, MAX_PEOPLE)
+    people = [(user, True) for user in trainers]
+    text = search.strip()
+    if len(text) >= MIN_PEOPLE_SEARCH:
+        seen = {user.id for user in trainers}
+        people += [
+            (user, False)
+            for user in repo.search_people(viewer.platform_id, text[:100], MAX_PEOPLE_FOUND)
+            if user.id not in seen
+        ]
+    return people
 
 
 # -- module catalogue ----------------------------------------------------------------------
@@ -955,6 +955,7 @@ def _class_page(
     service = ClassService(db)
     cls = service.get_class(viewer.deployment_id, class_id)
     version = service.version_of(cls)
+    people_search = request.query_params.get("people", "")
     module = service.catalogue.module(viewer.deployment_id, version.module_id)
     wave = service.repo.wave(viewer.deployment_id, cls.wave_id) if cls.wave_id else None
     views = service.cohort_views(cls)
@@ -999,7 +1000,10 @@ def _class_page(
             cohorts=views,
             support_min=int(SUPPORT_PERIODS_MIN),
             trainers=trainers,
-            people=[(u, t) for u, t in _people(db, viewer) if u.id not in trainer_ids],
+            people=[
+                (u, t) for u, t in _people(db, viewer, people_search) if u.id not in trainer_ids
+            ],
+            people_search=people_search,
             rules=_translated_rules(request, results),
             failures=_failures(results),
             form=form,

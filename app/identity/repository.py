@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.core.types import UTCDateTime
 from app.core.upsert import insert_row, upsert_returning, upsert_returning_id
-from app.identity.models import Course, Membership, ResourceLink, User, WebSession
+from app.identity.models import Course, Membership, ResourceLink, Role, User, WebSession
 from app.platforms.models import Deployment, Platform
 
 # Built once: every page after a launch runs it (see PlatformRepository for why).
@@ -121,6 +121,51 @@ class IdentityRepository:
             select(Course)
             .where(Course.deployment_id == deployment_id)
             .order_by(Course.title, Course.id)
+        )
+        return self.session.scalars(stmt).all()
+
+    def trainers_of_deployment(
+        self, platform_id: int, deployment_id: int, limit: int
+    ) -> Sequence[User]:
+        """People with the trainer role in a course of this deployment (not switched off).
+
+        Bounded by the deployment's trainers, not by every user of the platform: a province
+        has 100,000 teachers and a handful of core trainers per course.
+        """
+        has_trainer_role = (
+            select(Membership.user_id)
+            .join(Course, Course.id == Membership.course_id)
+            .where(
+                Course.deployment_id == deployment_id,
+                Membership.role == Role.TRAINER.value,
+            )
+        )
+        stmt = (
+            select(User)
+            .where(
+                User.platform_id == platform_id,
+                User.disabled_at.is_(None),
+                User.id.in_(has_trainer_role),
+            )
+            .order_by(User.name, User.id)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+    def search_people(self, platform_id: int, text: str, limit: int) -> Sequence[User]:
+        """People of this platform whose name, e-mail or school contains ``text``."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = (
+            select(User)
+            .where(
+                User.platform_id == platform_id,
+                User.disabled_at.is_(None),
+                User.name.ilike(pattern, escape="\\")
+                | User.email.ilike(pattern, escape="\\")
+                | User.school.ilike(pattern, escape="\\"),
+            )
+            .order_by(User.name, User.id)
+            .limit(limit)
         )
         return self.session.scalars(stmt).all()
 
