@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, NotFound
@@ -99,6 +100,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             code="method_not_allowed",
             title="This address does not accept that request",
         )
+    elif exc.status_code == 400:
+        # FastAPI's only 400 of its own: a body it cannot parse (not JSON, cut short).
+        error = AppError(
+            detail="The body of the request could not be read. Send JSON (or a form) of the "
+            "documented shape.",
+            status_code=400,
+            code="unreadable_body",
+            title="The request is not valid",
+        )
     else:
         # Starlette's own reason phrases are English; people get a translated message.
         error = AppError(
@@ -128,6 +138,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, error)
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    """A number the database cannot hold (an id of 2**63, a PostgreSQL integer past 2**31):
+    bad input, not our failure. The request's transaction is rolled back; nothing is kept."""
+    log.warning("%s %s refused: value out of range (%s)", request.method, request.url.path, exc)
+    error = AppError(
+        detail="A number in the request is out of the range blend727 accepts.",
+        status_code=422,
+        code="out_of_range",
+        title="The data is not valid",
+    )
+    return error_response(request, error)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     error = AppError(
@@ -144,4 +167,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)
