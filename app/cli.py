@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -47,7 +48,7 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def _print_endpoints(settings: Settings) -> None:
-    from app.launch.endpoints import lti_endpoints
+    from app.platforms.service import lti_endpoints
 
     endpoints = lti_endpoints(settings.public_base_url)
     typer.echo("Tool endpoints (paste into the LMS):")
@@ -55,6 +56,7 @@ def _print_endpoints(settings: Settings) -> None:
     typer.echo(f"  Initiate login URL         : {endpoints['login_url']}")
     typer.echo(f"  Public keyset (JWKS) URL   : {endpoints['jwks_url']}")
     typer.echo(f"  Deep linking URL           : {endpoints['deep_linking_url']}")
+    typer.echo(f"  Dynamic registration URL   : {endpoints['registration_url']}")
 
 
 @db_app.command("upgrade")
@@ -185,47 +187,85 @@ def worker(
 @platform_app.command("add")
 def platform_add(
     issuer: Annotated[
-        str, typer.Option(help="Platform ID (issuer), e.g. https://moodle.example.edu.vn")
-    ],
-    client_id: Annotated[str, typer.Option(help="Client ID the LMS gave the tool.")],
-    deployment_id: Annotated[list[str], typer.Option(help="Deployment ID; repeat for several.")],
-    auth_login_url: Annotated[str, typer.Option(help="Authentication request URL.")],
-    token_url: Annotated[str, typer.Option(help="Access token URL.")],
-    keyset_url: Annotated[str, typer.Option(help="Public keyset URL of the platform.")],
-    name: Annotated[str, typer.Option(help="A name for people.")] = "",
-    auth_audience: Annotated[str, typer.Option(help="Token audience, if not the token URL.")] = "",
+        str | None, typer.Option(help="Platform ID (issuer), e.g. https://moodle.example.edu.vn")
+    ] = None,
+    client_id: Annotated[str | None, typer.Option(help="Client ID the LMS gave the tool.")] = None,
+    deployment_id: Annotated[
+        list[str] | None, typer.Option(help="Deployment ID; repeat for several.")
+    ] = None,
+    auth_login_url: Annotated[str | None, typer.Option(help="Authentication request URL.")] = None,
+    token_url: Annotated[str | None, typer.Option(help="Access token URL.")] = None,
+    keyset_url: Annotated[
+        str | None, typer.Option(help="Public keyset URL of the platform.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A name for people.")] = None,
+    auth_audience: Annotated[
+        str | None, typer.Option(help="Token audience, if not the token URL.")
+    ] = None,
+    from_json: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read the values from a JSON file: our names (issuer, client_id, "
+            "deployment_id, auth_login_url, token_url, keyset_url, name, auth_audience) or "
+            'Moodle\'s ("Platform ID", "Client ID", "Deployment ID", "Public keyset '
+            'URL", "Access token URL", "Authentication request URL"). Options given '
+            "as well override the file; deployment IDs are added.",
+            dir_okay=False,
+        ),
+    ] = None,
     update: Annotated[bool, typer.Option(help="Update an existing registration.")] = False,
 ) -> None:
     """Register an LMS (issuer + client id) with one or more deployments."""
     from app.core.errors import AppError
-    from app.platforms.service import PlatformInput, PlatformService
+    from app.platforms.service import PlatformInput, PlatformService, platform_input_from_json
 
-    settings = _settings()
-    _upgrade(settings)
-    db = _database(settings)
     try:
+        base = PlatformInput(
+            issuer="",
+            client_id="",
+            auth_login_url="",
+            token_url="",
+            keyset_url="",
+            deployment_ids=[],
+        )
+        if from_json is not None:
+            try:
+                text = from_json.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                typer.echo(f"Error: cannot read {from_json}: {exc}", err=True)
+                raise typer.Exit(2) from exc
+            base = platform_input_from_json(text)
+        data = PlatformInput(
+            issuer=issuer if issuer is not None else base.issuer,
+            client_id=client_id if client_id is not None else base.client_id,
+            deployment_ids=[*base.deployment_ids, *(deployment_id or [])],
+            auth_login_url=auth_login_url if auth_login_url is not None else base.auth_login_url,
+            token_url=token_url if token_url is not None else base.token_url,
+            keyset_url=keyset_url if keyset_url is not None else base.keyset_url,
+            name=name if name is not None else base.name,
+            auth_audience=auth_audience if auth_audience is not None else base.auth_audience,
+        )
+        settings = _settings()
+        _upgrade(settings)
+        db = _database(settings)
         with db.session() as session:
-            platform = PlatformService(session).register(
-                PlatformInput(
-                    issuer=issuer,
-                    client_id=client_id,
-                    deployment_ids=deployment_id,
-                    auth_login_url=auth_login_url,
-                    token_url=token_url,
-                    keyset_url=keyset_url,
-                    name=name,
-                    auth_audience=auth_audience or None,
-                ),
-                update=update,
-            )
+            platform = PlatformService(session).register(data, update=update)
             typer.echo(
                 f"Registered platform {platform.id}: {platform.issuer} "
                 f"(client {platform.client_id})"
             )
     except AppError as exc:
-        typer.echo(f"Error: {exc.detail % exc.params if exc.params else exc.detail}", err=True)
+        typer.echo(f"Error: {_message(exc)}", err=True)
         raise typer.Exit(2) from exc
     _print_endpoints(settings)
+
+
+def _message(exc: Any) -> str:
+    """An AppError in English for the terminal (message ids are English)."""
+    try:
+        return str(exc.detail % exc.params if exc.params else exc.detail)
+    except (KeyError, ValueError, TypeError):
+        return str(exc.detail)
 
 
 @platform_app.command("list")
@@ -233,14 +273,18 @@ def platform_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List registered platforms, their deployments, and the tool's endpoints."""
-    from app.launch.endpoints import lti_endpoints
-    from app.platforms.service import PlatformService
+    from app.platforms.service import PlatformService, lti_endpoints
 
     settings = _settings()
     _upgrade(settings)
     db = _database(settings)
     with db.session() as session:
-        platforms = PlatformService(session).list()
+        service = PlatformService(session)
+        platforms = service.list()
+        invitations: list[dict[str, Any]] = [
+            {"id": i.id, "name": i.name, "expires_at": i.expires_at.isoformat()}
+            for i in service.open_invitations()
+        ]
         rows: list[dict[str, Any]] = [
             {
                 "id": p.id,
@@ -259,14 +303,22 @@ def platform_list(
     if as_json:
         typer.echo(
             json.dumps(
-                {"endpoints": lti_endpoints(settings.public_base_url), "platforms": rows}, indent=2
+                {
+                    "endpoints": lti_endpoints(settings.public_base_url),
+                    "platforms": rows,
+                    "invitations": invitations,
+                },
+                indent=2,
             )
         )
         return
     _print_endpoints(settings)
     typer.echo("")
     if not rows:
-        typer.echo("No platform registered yet. Add one with: blend727 platform add --help")
+        typer.echo(
+            "No platform registered yet. Add one with: blend727 platform add --help, "
+            "or invite one: blend727 platform invite --help"
+        )
     for row in rows:
         flag = " [demo]" if row["demo"] else ""
         typer.echo(f"#{row['id']} {row['name']}{flag} — {row['status']}")
@@ -276,6 +328,15 @@ def platform_list(
         typer.echo(f"    auth login : {row['auth_login_url']}")
         typer.echo(f"    token      : {row['token_url']}")
         typer.echo(f"    keyset     : {row['keyset_url']}")
+        if row["status"] == "pending":
+            typer.echo(
+                f"    registered itself and waits for approval: "
+                f"blend727 platform approve {row['id']} (or reject {row['id']})"
+            )
+    for inv in invitations:
+        label = f" “{inv['name']}”" if inv["name"] else ""
+        until = str(inv["expires_at"])[:16].replace("T", " ")
+        typer.echo(f"Invitation {inv['id']}{label}: open until {until} UTC")
 
 
 def _set_platform_status(platform_id: int, status: str) -> None:
@@ -304,6 +365,71 @@ def platform_disable(platform_id: int) -> None:
 def platform_enable(platform_id: int) -> None:
     """Accept launches from a platform again."""
     _set_platform_status(platform_id, "active")
+
+
+def _platform_change(platform_id: int, change: str) -> None:
+    from app.core.errors import AppError, NotFound
+    from app.platforms.service import PlatformService
+
+    settings = _settings()
+    _upgrade(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            service = PlatformService(session)
+            if change == "approve":
+                platform = service.approve(platform_id)
+                typer.echo(f"Platform {platform.id} ({platform.issuer}) is now {platform.status}.")
+            else:
+                platform = service.reject(platform_id)
+                typer.echo(f"Platform {platform.id} ({platform.issuer}) has been removed.")
+    except NotFound as exc:
+        typer.echo(f"Error: no platform with id {platform_id}", err=True)
+        raise typer.Exit(2) from exc
+    except AppError as exc:
+        typer.echo(f"Error: {_message(exc)}", err=True)
+        raise typer.Exit(2) from exc
+
+
+@platform_app.command("approve")
+def platform_approve(platform_id: int) -> None:
+    """Accept launches from a platform that registered itself (dynamic registration)."""
+    _platform_change(platform_id, "approve")
+
+
+@platform_app.command("reject")
+def platform_reject(platform_id: int) -> None:
+    """Remove a registration that is waiting for approval."""
+    _platform_change(platform_id, "reject")
+
+
+@platform_app.command("invite")
+def platform_invite(
+    name: Annotated[str, typer.Option(help="Name of the LMS, for people.")] = "",
+    expires_hours: Annotated[
+        int, typer.Option(help="Hours the invitation stays valid (once).", min=1, max=2160)
+    ] = 72,
+) -> None:
+    """Print a one-time dynamic registration URL: an LMS registered with it is active at once."""
+    from app.core.errors import AppError
+    from app.platforms.service import PlatformService, lti_endpoints
+
+    settings = _settings()
+    _upgrade(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            token, invitation = PlatformService(session).invite(
+                name=name, expires_hours=expires_hours
+            )
+            expires = f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC"
+    except AppError as exc:
+        typer.echo(f"Error: {_message(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    url = f"{lti_endpoints(settings.public_base_url)['registration_url']}?invite={token}"
+    typer.echo("Dynamic registration URL (works once; paste it into the LMS's tool URL):")
+    typer.echo(f"  {url}")
+    typer.echo(f"Valid until {expires}. Only a hash of it is kept: it cannot be shown again.")
 
 
 @keys_app.command("rotate")

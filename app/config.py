@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default=20, ge=1, le=500, description="Largest file a learner may hand in."
     )
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    registration_allow_http_loopback: bool = Field(
+        default=False,
+        description="Dynamic registration: accept http:// platform addresses on 127.0.0.1 or "
+        "localhost (tests and demonstrations only; the demo turns it on).",
+    )
 
     @property
     def https(self) -> bool:

@@ -40,6 +40,7 @@ from app.learning.endpoints import api as learning_api
 from app.learning.endpoints import pages as learning_pages
 from app.passback.endpoints import api as passback_api
 from app.passback.endpoints import pages as passback_pages
+from app.platforms.endpoints import router as registration_router
 from app.reports.endpoints import api as reports_api
 from app.reports.endpoints import pages as reports_pages
 from app.schedule.endpoints import router as ical_router
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(launch_router)
+    app.include_router(registration_router)
     app.include_router(deeplink_router)
     app.include_router(home_router)
     app.include_router(dashboards_router)

@@ -22,7 +22,7 @@ from app.keys.models import ToolKey, ToolSecret
 from app.launch.models import UsedNonce
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
 from app.passback.models import ScoreOutbox
-from app.platforms.models import Deployment, Platform
+from app.platforms.models import Deployment, Platform, PlatformInvitation
 from app.reports.models import Target
 
 metadata = Base.metadata
@@ -48,6 +48,7 @@ __all__ = [
     "ModuleResultRow",
     "ModuleVersion",
     "Platform",
+    "PlatformInvitation",
     "QuizAttempt",
     "ResourceLink",
     "ResultChange",

@@ -6,7 +6,10 @@ the translation catalogue. The technical detail goes to the log only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from app.core.errors import AppError
+from app.platforms.models import PlatformStatus
 
 _ADVICE_ADMIN = (
     "Open blend727 again from your course. If it happens again, send this code to the "
@@ -29,6 +32,12 @@ REASONS: dict[str, tuple[int, str, str]] = {
         403,
         "This LMS has been switched off",
         "An administrator of blend727 has disabled the connection with this LMS.",
+    ),
+    "platform_pending": (
+        403,
+        "This LMS is waiting for approval",
+        "The LMS registered itself with blend727, but an administrator of blend727 has not "
+        "approved the connection yet.",
     ),
     "unknown_deployment": (
         403,
@@ -126,6 +135,12 @@ REASONS: dict[str, tuple[int, str, str]] = {
 }
 
 
+def refusal_for_status(status: str) -> str:
+    """The reason a platform that is not active refuses a login or launch: one registered
+    dynamically and not yet approved is ``platform_pending``, any other ``platform_disabled``."""
+    return "platform_pending" if status == PlatformStatus.PENDING else "platform_disabled"
+
+
 class LaunchRefused(AppError):
     """A login or launch that must not proceed. Nothing has been written when it is raised."""
 
@@ -141,3 +156,34 @@ class LaunchRefused(AppError):
             log_detail=log_detail or reason,
         )
         self.reason = reason
+
+
+class RegistrationRefused(AppError):
+    """A dynamic registration (LTI-DR) that did not complete. Nothing has been stored when it
+    is raised; ``detail`` (a message id) names the cause in words an LMS administrator can act
+    on, and ``code`` is a stable name for logs."""
+
+    status_code = 400
+    code = "registration_failed"
+    title = "The registration did not succeed"
+    advice = (
+        "Nothing was saved in blend727. Correct the cause, then start the registration again "
+        "from your LMS."
+    )
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status_code: int = 400,
+        params: Mapping[str, object] | None = None,
+        log_detail: str = "",
+    ) -> None:
+        super().__init__(
+            detail,
+            code=code,
+            status_code=status_code,
+            params=dict(params or {}),
+            log_detail=log_detail or f"{code}: {params or ''}",
+        )

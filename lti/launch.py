@@ -42,7 +42,7 @@ from lti.adapters import (
     StatelessSessionService,
     registration_for,
 )
-from lti.errors import LaunchRefused
+from lti.errors import LaunchRefused, refusal_for_status
 from lti.login import nonce_for_state
 from lti.platform_keys import PlatformKeyCache
 from lti.roles import map_roles
@@ -316,7 +316,8 @@ class _Launch(
         platform = self._tool_config.platform_for(iss, client_id)
         assert platform is not None
         if not platform.active:
-            raise LaunchRefused("platform_disabled", f"platform {platform.id} disabled")
+            reason = refusal_for_status(platform.status)
+            raise LaunchRefused(reason, f"platform {platform.id} {platform.status}")
         self._platform = platform
         self._client_id = client_id
         self._registration = registration_for(platform)

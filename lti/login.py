@@ -27,7 +27,7 @@ from lti.adapters import (
     StatelessSessionService,
     UrlRedirect,
 )
-from lti.errors import LaunchRefused
+from lti.errors import LaunchRefused, refusal_for_status
 
 STATE_COOKIE_SECONDS = 10 * 60
 
@@ -121,7 +121,7 @@ def start_login(
     if platform is None:
         raise LaunchRefused("unknown_platform", f"no registration for {iss!r} / {client_id!r}")
     if not platform.active:
-        raise LaunchRefused("platform_disabled", f"platform {platform.id} is disabled")
+        raise LaunchRefused(refusal_for_status(platform.status), f"platform {platform.id} inactive")
     deployment_id = params.get("lti_deployment_id", "")
     if deployment_id and (
         len(deployment_id) > 255

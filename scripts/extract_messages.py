@@ -19,7 +19,8 @@ Two sources are merged into one catalogue:
      ``LaunchRefused``) as first positional argument or as ``detail=``/``title=``/
      ``advice=``, and literals assigned to ``<error>.title/.detail/.advice`` — found with
      ``ast`` in ``app/`` and ``lti/``. ``LaunchRefused("reason", …)`` takes a reason code
-     (a key of ``REASONS``), not a message, so its arguments are skipped.
+     (a key of ``REASONS``), not a message, so its arguments are skipped;
+     ``RegistrationRefused("code", "message", …)`` takes its message second.
 
 Then update the Vietnamese catalogue from the template (see docs) and translate what is new.
 """
@@ -78,9 +79,15 @@ ERROR_CONSTRUCTORS = {
     "RosterUnavailable",
     "ImportRefused",
     "RuleResult",
+    "RegistrationRefused",
 }
 # Which positional argument holds the message (default 0; None: no positional message).
-MESSAGE_ARG = {"LaunchRefused": None, "ScheduleError": 1, "RuleResult": None}
+MESSAGE_ARG = {
+    "LaunchRefused": None,
+    "ScheduleError": 1,
+    "RuleResult": None,
+    "RegistrationRefused": 1,  # (code, message id, …)
+}
 MESSAGE_FIELDS = ("title", "detail", "advice", "rule", "message")
 
 # (message id — a (singular, plural) pair for ngettext —, path relative to ROOT, line)

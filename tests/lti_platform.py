@@ -13,6 +13,7 @@ import json
 import math
 import random
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -54,6 +55,10 @@ DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
 DL_SETTINGS = DL_CLAIM + "deep_linking_settings"
 DL_CONTENT_ITEMS = DL_CLAIM + "content_items"
 DL_DATA = DL_CLAIM + "data"
+DL_REQUEST = "LtiDeepLinkingRequest"
+
+LTI_PLATFORM_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-platform-configuration"
+LTI_TOOL_CONFIGURATION = "https://purl.imsglobal.org/spec/lti-tool-configuration"
 
 
 class DeepLinkResponseRefused(AssertionError):
@@ -148,9 +153,20 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A tool that gave up waiting (a timeout test) closed the connection: not an error
+        # worth a traceback on stderr, where it would land in whatever output is captured.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 @contextmanager
 def platform_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _Server(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -260,6 +276,16 @@ class TestPlatform:
     _ags_routes: bool = field(default=False, repr=False)
     # -- Deep Linking 2.0: responses the tool posted back, verified (``verify_deep_link_response``)
     deep_link_responses: list[dict[str, Any]] = field(default_factory=list)
+    # -- Dynamic Registration 1.0, as Moodle 5.1 serves it (``create_registering``) ----------
+    product_family_code: str = "moodle"
+    openid_mutate: Callable[[dict[str, Any]], None] | None = None  # bend the configuration
+    openid_delay: float = 0.0  # seconds before the configuration is served (timeouts)
+    registration_answer: PlatformResponse | None = None  # answer every registration with this
+    registration_requests: list[dict[str, Any]] = field(default_factory=list)  # all received
+    registration_refusals: list[str] = field(default_factory=list)  # why each was refused
+    registered_tool: dict[str, Any] | None = None  # the accepted registration request
+    tool_types: dict[str, int] = field(default_factory=dict)  # client id -> tool type id
+    _next_type_id: int = field(default=7, repr=False)
 
     @classmethod
     def create(cls, server_base: str, *, issuer: str, client_id: str) -> TestPlatform:
@@ -931,6 +957,169 @@ class TestPlatform:
         self.keys = [new, *self.keys] if keep_old else [new]
         return new
 
+    # -- Dynamic Registration 1.0 (LTI-DR), like Moodle 5.1 ----------------------------------
+    @classmethod
+    def create_registering(cls, server_base: str) -> TestPlatform:
+        """A platform that registers tools itself: its issuer is its own address (like a
+        Moodle site's wwwroot), it serves ``mod/lti/openid-configuration.php`` and takes
+        registrations at ``mod/lti/openid-registration.php``. It knows no client id until a
+        tool registers (``client_id`` and ``deployment_id`` are set then)."""
+        platform = cls.create(server_base, issuer="", client_id="")
+        platform.issuer = f"{server_base}/{platform.slug}"
+        platform.deployment_id = ""
+        base = f"/{platform.slug}/mod/lti"
+        _REQUEST_ROUTES[("GET", f"{base}/openid-configuration.php")] = platform._serve_openid
+        _REQUEST_ROUTES[("POST", f"{base}/openid-registration.php")] = platform._serve_registration
+        return platform
+
+    @property
+    def openid_configuration_url(self) -> str:
+        return f"{self.issuer}/mod/lti/openid-configuration.php"
+
+    @property
+    def registration_endpoint(self) -> str:
+        return f"{self.issuer}/mod/lti/openid-registration.php"
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """``mod/lti/openid-configuration.php`` of Moodle 5.1, with AGS and NRPS on."""
+        config: dict[str, Any] = {
+            "issuer": self.issuer,
+            "token_endpoint": self.served_token_url,
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "jwks_uri": self.keyset_url,
+            "authorization_endpoint": self.auth_login_url,
+            "registration_endpoint": self.registration_endpoint,
+            "scopes_supported": [
+                AGS_LINEITEM_SCOPE,
+                AGS_LINEITEM_READONLY_SCOPE,
+                AGS_RESULT_READONLY_SCOPE,
+                AGS_SCORE_SCOPE,
+                NRPS_SCOPE,
+                "https://purl.imsglobal.org/spec/lti-ts/scope/toolsetting",
+                "openid",
+            ],
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public", "pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "claims_supported": ["sub", "iss", "name", "given_name", "family_name", "email"],
+            LTI_PLATFORM_CONFIGURATION: {
+                "product_family_code": self.product_family_code,
+                "version": "5.1 (Build: 20251006)",
+                "messages_supported": ["LtiResourceLinkRequest", "LtiDeepLinkingRequest"],
+                "placements": ["AddContentMenu"],
+                "variables": ["Context.id", "ResourceLink.id", "User.id", "Person.name.full"],
+            },
+        }
+        if self.openid_mutate:
+            self.openid_mutate(config)
+        return config
+
+    def registration_token(self, *, lifetime: int = 3600) -> str:
+        """A registration token as Moodle makes one (``startltiadvregistration.php``): a JWT
+        signed by the platform whose ``sub`` becomes the new tool's client id."""
+        now = int(time.time())
+        claims = {
+            "sub": secrets.token_hex(8)[:15],
+            "scope": "reg",
+            "iat": now,
+            "exp": now + lifetime,
+        }
+        return self.sign(claims)
+
+    def registration_start_url(self, tool_url: str, token: str | None = None) -> str:
+        """Where the platform sends the administrator's browser: the tool's registration URL
+        (its own query string kept) with ``openid_configuration`` and ``registration_token``."""
+        parts = urlsplit(tool_url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        query.append(("openid_configuration", self.openid_configuration_url))
+        query.append(("registration_token", token or self.registration_token()))
+        return parts._replace(query=urlencode(query)).geturl()
+
+    def _serve_openid(self, request: PlatformRequest) -> PlatformResponse:
+        if self.openid_delay:
+            time.sleep(self.openid_delay)
+        body = json.dumps(self.openid_configuration(), separators=(",", ":")).encode()
+        return PlatformResponse(200, body, "application/json; charset=utf-8")
+
+    def _registration_refusal(
+        self, why: str, *, status: int = 400, error: str = "invalid_client_metadata"
+    ) -> PlatformResponse:
+        """RFC 7591 §3.2.2: 400 with ``error`` and ``error_description`` (401 for a token)."""
+        self.registration_refusals.append(why)
+        body = json.dumps({"error": error, "error_description": why}).encode()
+        return PlatformResponse(status, body)
+
+    def _serve_registration(self, request: PlatformRequest) -> PlatformResponse:
+        """Check a registration request against LTI-DR 1.0 and Moodle's
+        ``registration_helper`` before creating the tool type; the token works once."""
+        body = _json_or_none(request.body)
+        record = {"headers": dict(request.headers), "body": body}
+        self.registration_requests.append(record)
+        if self.registration_answer is not None:
+            return self.registration_answer
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return self._registration_refusal(
+                "missing_registration_token", status=401, error="invalid_token"
+            )
+        try:
+            token = jwt.decode(
+                auth[len("Bearer ") :],
+                self.keys[0].private.public_key(),
+                algorithms=["RS256"],
+                options={"require": ["sub", "exp", "iat"]},
+            )
+        except jwt.PyJWTError as exc:
+            return self._registration_refusal(f"token: {exc}", status=401, error="invalid_token")
+        if token.get("scope") != "reg":
+            return self._registration_refusal("token scope", status=401, error="invalid_token")
+        if token["sub"] in self.tool_types:
+            return self._registration_refusal(
+                "token_already_used", status=401, error="invalid_token"
+            )
+        why = _registration_problem(
+            request.headers.get("content-type", ""), body, self.openid_configuration()
+        )
+        if why:
+            error = "invalid_redirect_uri" if "redirect_uris" in why else "invalid_client_metadata"
+            return self._registration_refusal(why, error=error)
+        assert isinstance(body, dict)
+        type_id = self._next_type_id
+        self._next_type_id += 1
+        client_id = str(token["sub"])
+        self.tool_types[client_id] = type_id
+        self.client_id = client_id
+        self.deployment_id = str(type_id)
+        self.registered_tool = body
+        tool_config = body[LTI_TOOL_CONFIGURATION]
+        # What ``config_to_registration`` sends back (Moodle echoes the stored tool type).
+        answer = {
+            "client_id": client_id,
+            "response_types": ["id_token"],
+            "jwks_uri": body["jwks_uri"],
+            "initiate_login_uri": body["initiate_login_uri"],
+            "grant_types": ["client_credentials", "implicit"],
+            "redirect_uris": body["redirect_uris"],
+            "application_type": "web",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "client_name": body["client_name"],
+            "logo_uri": body.get("logo_uri", ""),
+            "scope": body.get("scope", ""),
+            LTI_TOOL_CONFIGURATION: {
+                "version": "1.3.0",
+                "deployment_id": str(type_id),
+                "target_link_uri": tool_config["target_link_uri"],
+                "domain": tool_config["domain"],
+                "description": tool_config.get("description", ""),
+                "messages": [
+                    m for m in tool_config.get("messages", []) if m.get("type") == DL_REQUEST
+                ],
+                "claims": ["sub", "iss", "name", "family_name", "email"],
+            },
+        }
+        return PlatformResponse(200, json.dumps(answer).encode(), "application/json; charset=utf-8")
+
     # -- messages ------------------------------------------------------------------------
     def claims(
         self,
@@ -1002,6 +1191,8 @@ class TestPlatform:
         assert q["prompt"] == "none"
         assert q["client_id"] == self.client_id
         assert q["redirect_uri"] == "https://tool.test/lti/launch"
+        if self.registered_tool is not None:
+            assert q["redirect_uri"] in self.registered_tool["redirect_uris"]
         assert q["nonce"] and q["state"] and q["login_hint"]
         return q
 
@@ -1128,6 +1319,87 @@ class TestPlatform:
             raise DeepLinkResponseRefused("content_items is not a list")
         self.deep_link_responses.append(claims)
         return claims
+
+
+def _domain(url: Any) -> str | None:
+    """Moodle's ``lti_get_domain_from_url``: the host (and port), without ``www.``."""
+    if not isinstance(url, str):
+        return None
+    rest = url.split("://", 1)[-1]
+    host = rest.split("/", 1)[0].lower()
+    return host[4:] if host.startswith("www.") else host or None
+
+
+def _url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def _registration_problem(ctype: str, body: Any, config: dict[str, Any]) -> str | None:
+    """Why a registration request breaks LTI-DR 1.0 §3.6.1 or what Moodle 5.1 demands;
+    None when it is acceptable."""
+    if not ctype.startswith("application/json"):
+        return f"content type {ctype!r}"
+    if not isinstance(body, dict):
+        return "body is not a JSON object"
+    if body.get("application_type") != "web":
+        return "invalid_application_type"
+    response_types = body.get("response_types")
+    if not isinstance(response_types, list) or "id_token" not in response_types:
+        return "invalid_response_types"
+    grant_types = body.get("grant_types")
+    if not isinstance(grant_types, list) or not {"implicit", "client_credentials"} <= set(
+        grant_types
+    ):
+        return "grant_types must include implicit and client_credentials"
+    if not _url(body.get("initiate_login_uri")):
+        return "missing required attribute initiate_login_uri"
+    redirect_uris = body.get("redirect_uris")
+    if (
+        not isinstance(redirect_uris, list)
+        or not redirect_uris
+        or not all(_url(u) for u in redirect_uris)
+    ):
+        return "invalid redirect_uris (an array of URLs)"
+    if not isinstance(body.get("client_name"), str) or not body["client_name"].strip():
+        return "missing required attribute client_name"
+    if not _url(body.get("jwks_uri")):
+        return "missing required attribute jwks_uri"
+    if body.get("token_endpoint_auth_method") != "private_key_jwt":
+        return "invalid_token_endpoint_auth_method"
+    scope = body.get("scope", "")
+    if not isinstance(scope, str):
+        return "scope must be a space-separated string"
+    offered = set(config["scopes_supported"])
+    unknown = [s for s in scope.split() if s not in offered]
+    if unknown:
+        return f"scopes not offered: {unknown}"
+    tool = body.get(LTI_TOOL_CONFIGURATION)
+    if not isinstance(tool, dict):
+        return f"missing required attribute {LTI_TOOL_CONFIGURATION}"
+    domain = _domain(tool.get("domain"))
+    if not domain:
+        return "missing_domain"
+    if _domain(tool.get("target_link_uri")) != domain:
+        return "domain_targetlinkuri_mismatch"
+    if "custom_parameters" in tool and not isinstance(tool["custom_parameters"], dict):
+        return "custom_parameters must be an object"
+    claims = tool.get("claims", [])
+    if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
+        return "claims must be an array of strings"
+    supported = {
+        m["type"] if isinstance(m, dict) else m
+        for m in config[LTI_PLATFORM_CONFIGURATION]["messages_supported"]
+    }
+    messages = tool.get("messages", [])
+    if not isinstance(messages, list):
+        return "messages must be an array"
+    for message in messages:
+        if not isinstance(message, dict) or message.get("type") not in supported:
+            return f"message not supported: {message!r}"[:200]
+        target = message.get("target_link_uri")
+        if target is not None and _domain(target) != domain:
+            return "message target_link_uri outside the domain"
+    return None
 
 
 def _json_or_none(body: bytes) -> Any:

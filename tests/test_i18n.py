@@ -202,7 +202,14 @@ def test_teacher_home_in_vietnamese_and_english() -> None:
 def _page_context() -> dict[str, object]:
     endpoints = {
         k: "https://tool.test/x"
-        for k in ("tool_url", "login_url", "redirect_uri", "jwks_url", "deep_linking_url")
+        for k in (
+            "tool_url",
+            "login_url",
+            "redirect_uri",
+            "jwks_url",
+            "deep_linking_url",
+            "registration_url",
+        )
     }
     person = SimpleNamespace(name="Nguyễn Thị Lan")
     return {
@@ -232,6 +239,18 @@ def _page_context() -> dict[str, object]:
         "status": 400,
         "request_id": "r",
         "return_url": "https://lms.test/",
+        # lti_register_done.html: the longest variant (pending, no deployment, invitation lost)
+        "outcome": SimpleNamespace(
+            platform_id=3,
+            issuer="https://lms.test",
+            client_id="c",
+            deployment_id=None,
+            status="pending",
+            created=True,
+            invitation_taken=True,
+            moodle=True,
+        ),
+        "close_subject": "org.imsglobal.lti.close",
     }
 
 

@@ -12,8 +12,8 @@ from app.core.errors import NotFound
 from app.core.state import get_context
 from app.core.templating import render
 from app.identity.models import Role
-from app.launch.endpoints import lti_endpoints
 from app.platforms.repository import PlatformRepository
+from app.platforms.service import lti_endpoints
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 

@@ -22,26 +22,15 @@ from app.core.templating import render
 from app.deeplink.service import deep_link_location
 from app.keys.service import KeyService
 from app.launch.service import LaunchOutcome, LaunchService
+from app.platforms.service import lti_endpoints, moodle_form, tool_description
 from app.rosters.service import RosterService
 from lti.errors import LaunchRefused
 from lti.launch import DEEP_LINKING_REQUEST, ValidatedLaunch, state_cookie_name, validate_launch
 from lti.login import LoginResult, start_login
+from lti.registration import tool_configuration
 
 log = logging.getLogger("blend727.launch")
 router = APIRouter(tags=["lti"])
-
-
-def lti_endpoints(base_url: str) -> dict[str, str]:
-    """The URLs an administrator pastes into the LMS; stable across versions."""
-    base = base_url.rstrip("/")
-    return {
-        "tool_url": f"{base}/lti/launch",
-        "login_url": f"{base}/lti/login",
-        "redirect_uri": f"{base}/lti/launch",
-        "jwks_url": f"{base}/lti/jwks.json",
-        "deep_linking_url": f"{base}/lti/launch",
-        "domain": base.split("://", 1)[-1].split("/", 1)[0],
-    }
 
 
 def _login(ctx: AppContext, params: dict[str, str], cookies: dict[str, str]) -> LoginResult:
@@ -155,7 +144,15 @@ def jwks(request: Request) -> JSONResponse:
 @router.get("/lti/config", summary="Registration details for the LMS administrator")
 def config_page(request: Request) -> Response:
     ctx = get_context(request)
-    endpoints = lti_endpoints(ctx.settings.public_base_url)
+    base_url = ctx.settings.public_base_url
+    endpoints = lti_endpoints(base_url)
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse(endpoints)
+        # The whole tool configuration, as a dynamic registration would send it (every
+        # scope and message), with the addresses to paste and Moodle's manual form.
+        body = {
+            **tool_configuration(tool_description(base_url)),
+            **endpoints,
+            "moodle": moodle_form(base_url),
+        }
+        return JSONResponse(body)
     return render(request, "lti_config.html", {"endpoints": endpoints})

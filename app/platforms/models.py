@@ -19,6 +19,9 @@ from app.core.types import UTCDateTime
 class PlatformStatus(StrEnum):
     ACTIVE = "active"
     DISABLED = "disabled"
+    # Registered itself through dynamic registration without an invitation: no login, launch
+    # or session until a tool operator approves it (``blend727 platform approve ID``).
+    PENDING = "pending"
 
 
 class Platform(Base):
@@ -79,3 +82,21 @@ class Deployment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     platform: Mapped[Platform] = relationship(back_populates="deployments", lazy="raise")
+
+
+class PlatformInvitation(Base):
+    """A one-time invitation to register by dynamic registration (``blend727 platform
+    invite``): a platform that registers with it is active at once. Only a SHA-256 of the
+    token is kept; the token itself is shown once, inside the invitation URL."""
+
+    __tablename__ = "platform_invitation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    platform_id: Mapped[int | None] = mapped_column(
+        ForeignKey("platform.id", ondelete="SET NULL"), default=None
+    )

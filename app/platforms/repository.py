@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.platforms.models import Deployment, Platform, PlatformRecord
+from app.platforms.models import (
+    Deployment,
+    Platform,
+    PlatformInvitation,
+    PlatformRecord,
+    PlatformStatus,
+)
 
 # Statements on the launch path are built once: constructing a select costs more Python
 # than SQLite spends running it.
@@ -97,3 +104,53 @@ class PlatformRepository:
         self.session.add(deployment)
         self.session.flush()
         return deployment
+
+    def count_pending(self) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Platform)
+            .where(Platform.status == PlatformStatus.PENDING)
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    def delete(self, platform_id: int) -> None:
+        """Remove a platform; its deployments go with it (``ON DELETE CASCADE``)."""
+        self.session.execute(delete(Platform).where(Platform.id == platform_id))
+
+    # -- invitations to register dynamically ---------------------------------------------
+    def add_invitation(self, invitation: PlatformInvitation) -> PlatformInvitation:
+        self.session.add(invitation)
+        self.session.flush()
+        return invitation
+
+    def invitation_by_hash(self, token_hash: str) -> PlatformInvitation | None:
+        stmt = select(PlatformInvitation).where(PlatformInvitation.token_hash == token_hash)
+        return self.session.scalars(stmt).first()
+
+    def claim_invitation(self, token_hash: str, now: datetime) -> PlatformInvitation | None:
+        """Mark an open invitation used, atomically: of two registrations racing with the same
+        invitation, exactly one gets it back."""
+        stmt = (
+            update(PlatformInvitation)
+            .where(
+                PlatformInvitation.token_hash == token_hash,
+                PlatformInvitation.used_at.is_(None),
+                PlatformInvitation.expires_at > now,
+            )
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if self.session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        invitation = self.invitation_by_hash(token_hash)
+        if invitation is not None:
+            self.session.refresh(invitation)
+        return invitation
+
+    def open_invitations(self, now: datetime) -> Sequence[PlatformInvitation]:
+        stmt = (
+            select(PlatformInvitation)
+            .where(PlatformInvitation.used_at.is_(None), PlatformInvitation.expires_at > now)
+            .order_by(PlatformInvitation.expires_at)
+        )
+        return self.session.scalars(stmt).all()
