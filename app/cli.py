@@ -76,19 +76,59 @@ def _redacted(url: str) -> str:
         return "(unparseable URL)"
 
 
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _install_keyring(settings: Settings) -> None:
+    """The key-encryption keyring of this process (app/keys/crypto.py), from the settings."""
+    from app.keys import crypto
+
+    try:
+        crypto.install(crypto.Keyring.from_settings(settings))
+    except crypto.KeyEncryptionError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _prepare(settings: Settings) -> None:
+    """Schema up to date, stored keys readable, a current key and one published ahead;
+    warnings for what production should not run with."""
+    from app.keys.crypto import KeyEncryptionError
     from app.keys.service import KeyService
 
+    for warning in settings.startup_warnings():
+        typer.echo(f"Warning: {warning}", err=True)
     _upgrade(settings)
+    _install_keyring(settings)
     db = _database(settings)
-    with db.session() as session:
-        KeyService(session).ensure_key()
-    db.engine.dispose()
+    try:
+        with db.session() as session:
+            state = KeyService(session).prepare()
+    except KeyEncryptionError as exc:
+        raise _fail(f"cannot start: {exc}") from None
+    finally:
+        db.engine.dispose()
+    if state.plaintext:
+        typer.echo(
+            f"Warning: {state.plaintext} stored private keys/secrets are not encrypted yet: "
+            "run `blend727 keys encrypt` once every server has the key-encryption key.",
+            err=True,
+        )
 
 
 def _run_server(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    settings = _settings()
+    # JSON logs: uvicorn's own loggers write through blend727's JSON handler, and the access
+    # line comes from the app (route, status, ms, request id) instead of uvicorn's.
+    log_options: dict[str, Any] = {"log_level": "info"}
+    if settings.log_format == "json":
+        from app.core.logs import configure_logging
+
+        configure_logging(settings.log_format, settings.log_level)
+        log_options.update(log_config=None, access_log=False)
     if workers > 1:
         uvicorn.run(
             "app.main:create_app",
@@ -97,14 +137,12 @@ def _run_server(host: str, port: int, workers: int) -> None:
             port=port,
             workers=workers,
             proxy_headers=False,
-            log_level="info",
+            **log_options,
         )
     else:
         from app.main import create_app
 
-        uvicorn.run(
-            create_app(_settings()), host=host, port=port, proxy_headers=False, log_level="info"
-        )
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, **log_options)
 
 
 @app.command()
@@ -437,27 +475,66 @@ def keys_rotate(
     retire_days: Annotated[
         int | None, typer.Option(help="Days the old key stays published (default from settings).")
     ] = None,
+    if_older_than: Annotated[
+        int | None,
+        typer.Option(
+            help="Only when the current key is at least this many days old, and the key "
+            "published ahead has been published for the retire period: safe to run daily "
+            "from a timer."
+        ),
+    ] = None,
 ) -> None:
-    """Create a new signing key; the old one stays published until it expires."""
+    """Make the key published ahead current and publish a new one ahead; the old key stays
+    published until it expires. Platforms holding a cached JWKS keep verifying throughout."""
+    from app.keys.crypto import KeyEncryptionError
     from app.keys.service import KeyService
 
     settings = _settings()
     _upgrade(settings)
+    _install_keyring(settings)
     days = settings.key_retire_days if retire_days is None else retire_days
     db = _database(settings)
-    with db.session() as session:
-        new, retired = KeyService(session).rotate(timedelta(days=days))
-        typer.echo(f"New signing key: {new.kid}")
-        for key in retired:
-            typer.echo(
-                f"Retiring key {key.kid}: published until {key.retires_at:%Y-%m-%d %H:%M} UTC"
+    try:
+        with db.session() as session:
+            service = KeyService(session)
+            service.verify()
+            due_after = None if if_older_than is None else timedelta(days=if_older_than)
+            published = timedelta(days=settings.key_retire_days)
+            rotation = service.rotate(
+                timedelta(days=days),
+                if_older_than=due_after,
+                min_published=None if due_after is None else published,
             )
+            if rotation.activated is not None:
+                typer.echo(f"New signing key: {rotation.activated.kid}")
+                for key in rotation.retired:
+                    typer.echo(
+                        f"Retiring key {key.kid}: published until "
+                        f"{key.retires_at:%Y-%m-%d %H:%M} UTC"
+                    )
+            elif rotation.reason == "not_due":
+                typer.echo(f"Not due: the current key is younger than {if_older_than} days.")
+            elif rotation.reason == "published_too_recently":
+                typer.echo(
+                    "Not yet: the key published ahead has been published for less than "
+                    f"{settings.key_retire_days} days (BLEND727_KEY_RETIRE_DAYS)."
+                )
+            else:
+                typer.echo(
+                    "No key was published ahead yet, so none could take over without risk: "
+                    "one is published now and becomes current at the next rotation."
+                )
+            if rotation.created is not None:
+                typer.echo(f"Published ahead for the next rotation: {rotation.created.kid}")
+    except KeyEncryptionError as exc:
+        raise _fail(str(exc)) from None
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List the tool's keys and which are published."""
+    """List the tool's keys, which are published and how they are stored."""
     from app.core.time import utcnow
+    from app.keys.crypto import Keyring
     from app.keys.repository import KeyRepository
 
     settings = _settings()
@@ -465,14 +542,186 @@ def keys_list() -> None:
     db = _database(settings)
     now = utcnow()
     with db.session() as session:
-        for key in KeyRepository(session).all():
-            if key.retires_at is None:
+        repo = KeyRepository(session)
+        current = repo.current()
+        for key in repo.all():
+            if key.retires_at is not None:
+                state = (
+                    f"retiring, published until {key.retires_at:%Y-%m-%d %H:%M} UTC"
+                    if key.retires_at > now
+                    else "expired, no longer published"
+                )
+            elif key.activated_at is None:
+                state = "next, published ahead"
+            elif current is not None and key.id == current.id:
                 state = "current"
-            elif key.retires_at > now:
-                state = f"retiring, published until {key.retires_at:%Y-%m-%d %H:%M} UTC"
             else:
-                state = "expired, no longer published"
-            typer.echo(f"{key.kid}  created {key.created_at:%Y-%m-%d %H:%M} UTC  {state}")
+                state = "active (retired at the next rotation)"
+            kek = Keyring.encrypted_with(key.private_key_pem)
+            stored = f"encrypted (key {kek})" if kek else "not encrypted"
+            typer.echo(
+                f"{key.kid}  created {key.created_at:%Y-%m-%d %H:%M} UTC  {state}  [{stored}]"
+            )
+
+
+def _encrypt_stored(reencrypt: bool) -> None:
+    from app.keys.crypto import KeyEncryptionError
+    from app.keys.service import KeyService
+
+    settings = _settings()
+    _upgrade(settings)
+    _install_keyring(settings)
+    db = _database(settings)
+    try:
+        with db.session() as session:
+            service = KeyService(session)
+            service.verify()
+            changed = service.encrypt_stored(reencrypt=reencrypt)
+            primary = service.keyring.primary
+    except KeyEncryptionError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{changed} stored private keys/secrets written encrypted with key {primary}.")
+
+
+@keys_app.command("encrypt")
+def keys_encrypt() -> None:
+    """Encrypt the private keys and secrets still stored in plaintext with the configured
+    key-encryption key (BLEND727_KEY_ENCRYPTION_KEY or _FILE). Configure every server first."""
+    _encrypt_stored(reencrypt=False)
+
+
+@keys_app.command("reencrypt")
+def keys_reencrypt() -> None:
+    """Move every stored private key and secret to the first configured key-encryption key
+    (list the new key first and the old one after it; drop the old one afterwards)."""
+    _encrypt_stored(reencrypt=True)
+
+
+def _open_text(path: str, mode: str, *, gz: bool | None = None) -> Any:
+    """A text file, gzip-compressed when its name ends in .gz; ``-`` is stdin/stdout."""
+    import gzip
+
+    if path == "-":
+        return sys.stdout if "w" in mode else sys.stdin
+    if path.endswith(".gz") if gz is None else gz:
+        return gzip.open(path, mode + "t", encoding="utf-8")
+    return open(path, mode, encoding="utf-8")
+
+
+@app.command("export")
+def export_command(
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (a name ending in .gz is compressed; '-' is standard output).",
+        ),
+    ],
+    platform_id: Annotated[int | None, typer.Option(help="The platform's id.")] = None,
+    issuer: Annotated[str | None, typer.Option(help="Or its issuer …")] = None,
+    client_id: Annotated[str | None, typer.Option(help="… and client id.")] = None,
+    files: Annotated[
+        bool,
+        typer.Option(
+            "--files/--no-files",
+            help="Include the handed-in files (base64), or only list them (then copy "
+            "BLEND727_UPLOAD_DIR yourself).",
+        ),
+    ] = True,
+) -> None:
+    """Back up one LMS registration and everything hanging off it (users, courses, classes,
+    attendance, learning, grades, certificates, outbox) as JSON lines."""
+    from sqlalchemy.orm import Session
+
+    from app.backup.service import BackupError, export_tenant, find_platform
+
+    settings = _settings()
+    _upgrade(settings)
+    db = _database(settings)
+    partial = None if output == "-" else output + ".part"
+    try:
+        with db.engine.connect() as connection:
+            if db.dialect == "postgresql":  # one snapshot for every table
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=connection) as session:
+                platform = find_platform(
+                    session, platform_id=platform_id, issuer=issuer, client_id=client_id
+                )
+                if partial is not None:  # personal data: readable by the owner only
+                    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                out = _open_text(partial or "-", "w", gz=output.endswith(".gz"))
+                try:
+                    summary = export_tenant(
+                        session,
+                        platform.id,
+                        out,
+                        upload_dir=settings.upload_dir,
+                        include_files=files,
+                    )
+                finally:
+                    if out is not sys.stdout:
+                        out.close()
+        if partial is not None:
+            os.replace(partial, output)
+    except BackupError as exc:
+        if partial is not None and os.path.exists(partial):
+            os.unlink(partial)
+        raise _fail(str(exc)) from None
+    typer.echo(
+        f"Exported {summary.issuer} (client {summary.client_id}): {summary.total_rows} rows, "
+        f"{summary.files} files ({summary.file_bytes} bytes"
+        f"{'' if files else ', referenced only'}) to {output}",
+        err=True,
+    )
+    for key in summary.missing_files:
+        typer.echo(f"Warning: handed-in file {key} is missing from the upload directory", err=True)
+
+
+@app.command("import")
+def import_command(
+    path: Annotated[
+        str,
+        typer.Argument(help="A file made by `blend727 export` (.gz read compressed; '-' stdin)."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option(help="Check everything and print the counts; write nothing.")
+    ] = False,
+) -> None:
+    """Restore a tenant exported by `blend727 export` into this database (empty or holding
+    other platforms): new ids, all or nothing."""
+    from app.backup.service import BackupError, import_tenant
+
+    settings = _settings()
+    _upgrade(settings)
+    db = _database(settings)
+    try:
+        source = _open_text(path, "r")
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        summary = import_tenant(db, source, upload_dir=settings.upload_dir, dry_run=dry_run)
+    except BackupError as exc:
+        raise _fail(f"{exc}") from None
+    except (OSError, EOFError, UnicodeError) as exc:
+        raise _fail(f"cannot read {path}: {exc}") from None
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    what = "Dry run, nothing written: would import" if dry_run else "Imported"
+    typer.echo(f"{what} {summary.issuer} (client {summary.client_id})")
+    for table, count in summary.rows.items():
+        if count:
+            typer.echo(f"  {table:<28} {count}")
+    typer.echo(f"  {'rows':<28} {summary.total_rows}")
+    typer.echo(f"  {'files':<28} {summary.files} ({summary.file_bytes} bytes)")
+    if summary.platform_id is not None and not dry_run:
+        typer.echo(f"Platform id here: {summary.platform_id}")
+    for key in summary.missing_files:
+        typer.echo(
+            f"Warning: handed-in file {key} is not in {settings.upload_dir} (copy it there)",
+            err=True,
+        )
 
 
 def _set_user(issuer: str, client_id: str | None, sub: str, disable: bool, reason: str) -> None:

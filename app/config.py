@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,12 +26,27 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8727",
         description="Public URL of the tool, as the LMS and browsers reach it (no trailing slash).",
     )
-    secret_key: str | None = Field(
+    secret_key: SecretStr | None = Field(
         default=None,
         description=(
             "Secret for signing cookies and OIDC nonces. When unset, one is generated and kept "
-            "in the database, so every worker sharing that database agrees on it."
+            "in the database (encrypted like the signing keys), so every worker sharing that "
+            "database agrees on it."
         ),
+    )
+    key_encryption_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts the private signing keys and the generated secret in the "
+            "database: 32 random bytes in base64 (`openssl rand -base64 32`). Several, "
+            "separated by commas: the first encrypts, all decrypt (to move to a new key, put "
+            "it first, run `blend727 keys reencrypt`, then drop the old one)."
+        ),
+    )
+    key_encryption_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the key-encryption key(s) instead (one per line); "
+        "readable by the service account only.",
     )
     demo: bool = Field(default=False, description="Switch on the built-in demonstration platform.")
     default_locale: str = Field(
@@ -46,10 +62,24 @@ class Settings(BaseSettings):
     )
     platform_jwks_cache_seconds: int = Field(default=3600, ge=0)
     key_retire_days: int = Field(
-        default=7, ge=0, description="How long a rotated-out signing key stays published."
+        default=7,
+        ge=0,
+        description="How long a rotated-out signing key stays published; also how long the "
+        "key published ahead must have been in the JWKS before a scheduled rotation "
+        "(`keys rotate --if-older-than`) makes it current.",
     )
     max_launch_body_bytes: int = Field(default=64 * 1024, ge=4096)
     log_level: str = Field(default="INFO")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object per line (time, level, logger, message, "
+        "request_id and the record's extra fields) and an access line per request.",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IP addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For/-Proto/-Host are believed; from anyone else they are ignored.",
+    )
     inprocess_worker: bool = Field(
         default=True,
         description="Send queued scores from inside `blend727 serve` (small installations); "
@@ -68,6 +98,40 @@ class Settings(BaseSettings):
         description="Dynamic registration: accept http:// platform addresses on 127.0.0.1 or "
         "localhost (tests and demonstrations only; the demo turns it on).",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        from app.core.proxy import parse_networks
+
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def startup_warnings(self) -> list[str]:
+        """What an operator should fix before production (logged at start-up and printed by
+        `blend727 serve`); nothing for the demonstration."""
+        if self.demo:
+            return []
+        warnings = []
+        if not self.https:
+            warnings.append(
+                f"BLEND727_BASE_URL is {self.public_base_url}, not https://: inside the LMS's "
+                "iframe browsers drop the tool's cookies without HTTPS, and launches travel "
+                "unencrypted. Serve blend727 behind HTTPS (a reverse proxy; see "
+                "BLEND727_TRUSTED_PROXIES)."
+            )
+        if self.key_encryption_key is None and self.key_encryption_key_file is None:
+            warnings.append(
+                "The tool's private signing keys are stored unencrypted in the database: set "
+                "BLEND727_KEY_ENCRYPTION_KEY_FILE (or BLEND727_KEY_ENCRYPTION_KEY) to 32 random "
+                "bytes in base64 (openssl rand -base64 32); see the README, Operations."
+            )
+        return warnings
 
     @property
     def https(self) -> bool:

@@ -26,13 +26,16 @@ from app.classes.endpoints import router as classes_api
 from app.config import Settings, get_settings
 from app.core.db import Database
 from app.core.handlers import install as install_handlers
+from app.core.logs import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.proxy import ProxyHeadersMiddleware, TrustedProxies
 from app.core.state import AppContext, get_context
 from app.dashboards.endpoints import router as dashboards_router
 from app.deeplink.endpoints import router as deeplink_router
 from app.grading.endpoints import api as grading_api
 from app.grading.endpoints import pages as grading_pages
 from app.home.endpoints import router as home_router
+from app.keys.crypto import KeyEncryptionError
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
@@ -53,11 +56,23 @@ log = logging.getLogger("blend727")
 
 
 def _ensure_signing_key(ctx: AppContext) -> None:
+    """A current key and one published ahead; stored keys that the configured key-encryption
+    key does not open stop the start (never a silent fallback)."""
     try:
         with ctx.database.session() as session:
-            KeyService(session).ensure_key()
+            state = KeyService(session).prepare()
+    except KeyEncryptionError as exc:
+        log.critical("cannot start: %s", exc)
+        raise
     except Exception:
         log.exception("could not ensure a signing key at start-up")
+        return
+    if state.plaintext:
+        log.warning(
+            "%d stored private keys/secrets are not encrypted yet: run `blend727 keys encrypt` "
+            "(once every server has the key-encryption key)",
+            state.plaintext,
+        )
 
 
 def _purge(ctx: AppContext) -> None:
@@ -97,6 +112,8 @@ async def _send_scores_forever(ctx: AppContext) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
+    for warning in ctx.settings.startup_warnings():
+        log.warning("%s", warning)
     # Never publish an empty JWKS: the first start creates the tool's signing key.
     await run_in_threadpool(_ensure_signing_key, ctx)
     if ctx.settings.demo:
@@ -120,9 +137,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_format, settings.log_level)
     app = FastAPI(
         title="blend727",
         version=__version__,
@@ -135,8 +150,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.ctx = AppContext.build(settings, database)
     install_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, default_locale=settings.default_locale, https=settings.https
+        RequestContextMiddleware,
+        default_locale=settings.default_locale,
+        https=settings.https,
+        access_log=settings.log_format == "json",
     )
+    # Outermost, so that the request context and its access line see the real client.
+    app.add_middleware(ProxyHeadersMiddleware, trusted=TrustedProxies(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(launch_router)
     app.include_router(registration_router)

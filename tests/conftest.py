@@ -57,10 +57,11 @@ def _pg_unreachable_reason(url: str) -> str | None:
 
 
 def _seed_signing_key(eng: Engine) -> None:
-    """One committed tool key for the session: RSA generation is slow, and every app start
-    would otherwise make one inside its rolled-back test."""
+    """Committed tool keys for the session (the current one and the one published ahead): RSA
+    generation is slow, and every app start would otherwise make them inside its rolled-back
+    test."""
     with Database(eng).session() as session:
-        KeyService(session).ensure_key()
+        KeyService(session).prepare()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -168,11 +169,13 @@ def platform(platform_http: str, factories: Factories) -> TestPlatform:
 @pytest.fixture(autouse=True)
 def _fresh_key_caches() -> Iterator[None]:
     """Process-wide caches (parsed tool keys) must not leak between rolled-back tests."""
+    from app.keys import crypto
     from app.keys import service as key_service
 
     key_service._cache.clear()
     yield
     key_service._cache.clear()
+    crypto.install(crypto.Keyring())
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -39,6 +39,10 @@ COMMANDS = [
     ["keys"],
     ["keys", "rotate"],
     ["keys", "list"],
+    ["keys", "encrypt"],
+    ["keys", "reencrypt"],
+    ["export"],
+    ["import"],
     ["user", "disable"],
     ["user", "enable"],
 ]
@@ -169,6 +173,80 @@ class TestKeysCommands:
         code, out = run(cli_env, "keys", "list")
         assert f"{second}" in out and "current" in out
         assert f"{first}" in out and "retiring, published until" in out
+
+
+    def test_a_daily_scheduled_rotation_waits_until_it_is_due(
+        self, cli_env: dict[str, str]
+    ) -> None:
+        code, out = run(cli_env, "keys", "rotate")  # the first key and the one published ahead
+        assert code == 0 and "Published ahead for the next rotation" in out, out
+        code, out = run(cli_env, "keys", "rotate", "--if-older-than", "90")
+        assert code == 0 and "Not due" in out, out
+        code, out = run(cli_env, "keys", "list")
+        assert "current" in out and "next, published ahead" in out
+
+
+def _kek() -> str:
+    import base64
+
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+class TestKeyEncryptionCommands:
+    def test_encrypt_reencrypt_and_a_wrong_key_refused(self, cli_env: dict[str, str]) -> None:
+        from app.keys.crypto import Keyring
+
+        assert run(cli_env, "keys", "rotate")[0] == 0
+        old, new = _kek(), _kek()
+        old_id, new_id = Keyring.parse(old).primary, Keyring.parse(new).primary
+        with_old = {**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": old}
+        code, out = run(with_old, "keys", "encrypt")
+        assert code == 0, out
+        assert f"2 stored private keys/secrets written encrypted with key {old_id}" in out
+        code, out = run(with_old, "keys", "list")
+        assert out.count(f"[encrypted (key {old_id})]") == 2, out
+        outputs = [out]
+        # A wrong key, or none at all: a clear error, nothing written.
+        code, out = run({**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": new}, "keys", "rotate")
+        assert code == 2 and f"encrypted with key id {old_id}" in out, out
+        outputs.append(out)
+        code, out = run(cli_env, "keys", "rotate")
+        assert code == 2 and "no key-encryption key is configured" in out, out
+        outputs.append(out)
+        # Moving to a new key: list it first, re-encrypt, drop the old one.
+        both = {**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": f"{new},{old}"}
+        code, out = run(both, "keys", "reencrypt")
+        assert code == 0 and f"written encrypted with key {new_id}" in out, out
+        with_new = {**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": new}
+        code, out = run(with_new, "keys", "rotate")
+        assert code == 0 and "New signing key" in out, out
+        outputs.append(out + run(with_new, "keys", "list")[1])
+        for shown in outputs:
+            assert "PRIVATE KEY" not in shown and old not in shown and new not in shown
+
+    def test_a_malformed_key_is_refused(self, cli_env: dict[str, str]) -> None:
+        code, out = run({**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": "short"}, "keys", "encrypt")
+        assert code == 2 and "not 32 bytes in base64" in out and "short" not in out
+
+
+class TestServeWarnings:
+    def test_plain_http_and_unencrypted_keys_are_warned_about(
+        self, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import app.cli as cli
+
+        monkeypatch.setattr(cli, "_run_server", lambda *a: None)
+        env = {**cli_env, "BLEND727_BASE_URL": "http://blend727.example.edu.vn"}
+        code, out = run(env, "serve")
+        assert code == 0, out
+        assert "Warning: BLEND727_BASE_URL is http://blend727.example.edu.vn, not https://" in out
+        assert "Warning: The tool's private signing keys are stored unencrypted" in out
+        env = {**cli_env, "BLEND727_KEY_ENCRYPTION_KEY": _kek()}
+        code, out = run(env, "serve")
+        assert code == 0 and "Warning" in out and "run `blend727 keys encrypt`" in out, out
+        assert run(env, "keys", "encrypt")[0] == 0
+        code, out = run(env, "serve")
+        assert code == 0 and "Warning" not in out, out
 
 
 class TestUserCommands:

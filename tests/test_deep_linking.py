@@ -275,7 +275,8 @@ class TestAdministratorPlacesAModule:
     ) -> None:
         _, page = open_picker(client, platform, db, ADMIN)
         old_kid = KeyService(db).signing_key().kid
-        new, _retired = KeyService(db).rotate(timedelta(days=2))
+        new = KeyService(db).rotate(timedelta(days=2)).activated
+        assert new is not None
         db.commit()
         _, token = returned_form(choose(client, page.text, [M4_THCS]))
         published = jwks(client)

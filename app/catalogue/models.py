@@ -30,7 +30,10 @@ class Module(Base):
     number: Mapped[int | None] = mapped_column(default=None)
     # Not a foreign key on purpose: module and module_version would reference each other.
     # The catalogue service is the only writer and always points it at one of its versions.
-    current_version_id: Mapped[int | None] = mapped_column(default=None)
+    # ``references`` tells backups (app/backup) to remap it like a foreign key.
+    current_version_id: Mapped[int | None] = mapped_column(
+        default=None, info={"references": "module_version.id"}
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, NotFound
 from app.core.i18n import get_translations
+from app.core.middleware import route_of
 from app.core.templating import render, request_locale
 
 log = logging.getLogger("blend727.errors")
@@ -81,10 +82,10 @@ async def _app_error(request: Request, exc: Exception) -> Response:
         level,
         "%s %s refused: %s (%s)",
         request.method,
-        request.url.path,
+        route_of(request.scope),  # the template: paths carry feed tokens and codes
         exc.code,
         exc.log_detail,
-        extra={"request_id": getattr(request.state, "request_id", "")},
+        extra={"reason": exc.code},
     )
     return error_response(request, exc)
 
@@ -152,7 +153,7 @@ async def _out_of_range(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    log.exception("unexpected error on %s %s", request.method, route_of(request.scope))
     error = AppError(
         detail="Something went wrong on our side. Nothing was saved.",
         status_code=500,

@@ -1,10 +1,21 @@
 """A pure ASGI middleware (cheaper than BaseHTTPMiddleware on the launch path) that gives
 every request an id, the locale chosen with ``?lang=`` (remembered in a cookie), and the
-security headers every response carries."""
+security headers every response carries.
+
+The id is the incoming ``X-Request-ID`` when that is short and plain (a proxy's or load
+balancer's id, so one request is followed across both logs), else a fresh one; it is set in
+``app.core.logs.request_id_var`` for every record logged while the request is handled and
+sent back as ``x-request-id``. With ``access_log`` one line per request goes to the
+``blend727.access`` logger: method, route (the template, never ids or tokens from the path),
+status, milliseconds, client.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
+import time
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -12,6 +23,10 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import SUPPORTED_LOCALES
+from app.core.logs import request_id_var
+
+access_log = logging.getLogger("blend727.access")
+SAFE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 
 LANG_COOKIE = "blend727_lang"
 
@@ -26,19 +41,48 @@ SECURITY_HEADERS = [
 ]
 
 
+def _incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"x-request-id":
+            return value.decode("ascii") if SAFE_REQUEST_ID.match(value) else None
+    return None
+
+
+def route_of(scope: Scope) -> str:
+    """The matched route's template (``/ical/learner/{token}.ics``), for logs: the path itself
+    may carry tokens. An unmatched request logs its path (cut short)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str) and path:
+        return path
+    return str(scope.get("path", ""))[:200]
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, default_locale: str = "vi", https: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        default_locale: str = "vi",
+        https: bool = False,
+        access_log: bool = False,
+    ) -> None:
         self.app = app
         self.default_locale = default_locale
         self.https = https
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         state: dict[str, Any] = scope.setdefault("state", {})
-        request_id = secrets.token_hex(8)
+        request_id = _incoming_request_id(scope.get("headers", [])) or secrets.token_hex(8)
         state["request_id"] = request_id
+        # Not reset afterwards: each request runs in a task of its own (a copy of the
+        # context), and the error handler outside this middleware still logs with the id.
+        request_id_var.set(request_id)
+        status = 500
 
         override: str | None = None
         query = scope.get("query_string", b"")
@@ -61,7 +105,9 @@ class RequestContextMiddleware:
         state["locale"] = override or cookie_locale or self.default_locale
 
         async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
                 for key, value in SECURITY_HEADERS:
@@ -77,4 +123,24 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_wrapper)
+        if not self.access_log:
+            await self.app(scope, receive, send_wrapper)
+            return
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            method, route = scope.get("method", ""), route_of(scope)
+            client = scope.get("client")
+            access_log.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 1),
+                    "client": client[0] if client else None,
+                },
+            )

@@ -15,6 +15,7 @@ from fastapi import Request
 
 from app.config import Settings
 from app.core.db import Database
+from app.keys import crypto
 from app.keys.service import KeyService
 from lti.http import build_session
 from lti.platform_keys import PlatformKeyCache
@@ -28,11 +29,14 @@ class AppContext:
     database: Database
     http: requests.Session
     key_cache: PlatformKeyCache
-    _secret: str | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _secret: str | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, database: Database | None = None) -> AppContext:
+        # The key-encryption keyring is process-wide (KeyService finds it); a malformed
+        # configuration stops the start here (KeyEncryptionError).
+        crypto.install(crypto.Keyring.from_settings(settings))
         http = build_session(settings.http_timeout_seconds)
         return cls(
             settings=settings,
@@ -48,8 +52,9 @@ class AppContext:
             with self._lock:
                 if self._secret is None:
                     with self.database.session() as session:
+                        configured = self.settings.secret_key
                         self._secret = KeyService(session).secret(
-                            SECRET_NAME, self.settings.secret_key
+                            SECRET_NAME, configured.get_secret_value() if configured else None
                         )
         return self._secret
 

@@ -18,13 +18,23 @@ class KeyRepository:
         self.session = session
 
     def current(self) -> ToolKey | None:
+        """The signing key: the newest activated key that is not retiring."""
         stmt = (
             select(ToolKey)
-            .where(ToolKey.retires_at.is_(None))
-            .order_by(ToolKey.created_at.desc(), ToolKey.id.desc())
+            .where(ToolKey.retires_at.is_(None), ToolKey.activated_at.is_not(None))
+            .order_by(ToolKey.activated_at.desc(), ToolKey.id.desc())
             .limit(1)
         )
         return self.session.scalars(stmt).first()
+
+    def pending(self) -> Sequence[ToolKey]:
+        """Keys published ahead, oldest first: the first becomes current at the next rotation."""
+        stmt = (
+            select(ToolKey)
+            .where(ToolKey.retires_at.is_(None), ToolKey.activated_at.is_(None))
+            .order_by(ToolKey.created_at, ToolKey.id)
+        )
+        return self.session.scalars(stmt).all()
 
     def published(self, now: datetime) -> Sequence[ToolKey]:
         stmt = (
@@ -37,8 +47,15 @@ class KeyRepository:
     def all(self) -> Sequence[ToolKey]:
         return self.session.scalars(select(ToolKey).order_by(ToolKey.id)).all()
 
-    def unretired(self) -> Sequence[ToolKey]:
-        return self.session.scalars(select(ToolKey).where(ToolKey.retires_at.is_(None))).all()
+    def active(self) -> Sequence[ToolKey]:
+        """Activated keys that are not retiring (one, unless two workers raced)."""
+        stmt = select(ToolKey).where(
+            ToolKey.retires_at.is_(None), ToolKey.activated_at.is_not(None)
+        )
+        return self.session.scalars(stmt).all()
+
+    def secrets(self) -> Sequence[ToolSecret]:
+        return self.session.scalars(select(ToolSecret).order_by(ToolSecret.name)).all()
 
     def add(self, key: ToolKey) -> ToolKey:
         self.session.add(key)

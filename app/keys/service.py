@@ -3,6 +3,12 @@
 Parsing an RSA private key from PEM validates it and costs tens of milliseconds, so parsed key
 objects are kept in memory by ``kid``; the database stays the source of truth, so every worker
 sees a rotation within ``_REFRESH_SECONDS``.
+
+Rotation publishes ahead: besides the current key, the JWKS always holds the *next* key, so a
+platform that cached our JWKS at any time since the previous rotation already knows the key
+that signs after the next one. ``rotate`` makes that key current, creates the following one
+and keeps the old key published for the retire period. Private keys (and the generated
+secret) are encrypted at rest with the process's keyring (app/keys/crypto.py).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
 from app.core.time import utcnow
+from app.keys import crypto
+from app.keys.crypto import KeyEncryptionError, Keyring
 from app.keys.models import ToolKey
 from app.keys.repository import KeyRepository
 
@@ -55,9 +63,33 @@ def generate_rsa_key() -> tuple[rsa.RSAPrivateKey, str]:
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    private_key: rsa.RSAPrivateKey
-    private_key_pem: str
-    public_jwk: dict[str, Any]
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+    private_key_pem: str = field(repr=False)
+    public_jwk: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class Rotation:
+    """What ``rotate`` did. ``activated`` is ``None`` when nothing changed hands (``reason``
+    says why: ``not_due``, ``nothing_published_ahead``, ``published_too_recently``)."""
+
+    reason: str
+    activated: ToolKey | None = None
+    retired: list[ToolKey] = field(default_factory=list)
+    created: ToolKey | None = None  # the key published ahead for the next rotation
+
+    @property
+    def rotated(self) -> bool:
+        return self.activated is not None
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """How the stored keys look at start-up (for the log; nothing secret)."""
+
+    current: str
+    next: str
+    plaintext: int  # stored values not encrypted although a key-encryption key is configured
 
 
 class _KeyCache:
@@ -71,6 +103,10 @@ class _KeyCache:
         with self._lock:
             self._current = None
             self._loaded_at = 0.0
+
+    def remember(self, kid: str, key: rsa.RSAPrivateKey) -> None:
+        with self._lock:
+            self._parsed[kid] = key
 
     def parse(self, kid: str, pem: str) -> rsa.RSAPrivateKey:
         key = self._parsed.get(kid)
@@ -87,31 +123,92 @@ _cache = _KeyCache()
 
 
 class KeyService:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, keyring: Keyring | None = None) -> None:
+        self.session = session
         self.repo = KeyRepository(session)
+        self.keyring = crypto.installed() if keyring is None else keyring
 
     def ensure_key(self) -> ToolKey:
-        """There is always a current signing key: create the first one on demand."""
+        """There is always a current signing key: the one published ahead if there is one
+        (platforms already know it), else a new one (the very first)."""
         current = self.repo.current()
         if current is not None:
             return current
-        return self._create()
+        pending = self.repo.pending()
+        if pending:
+            pending[0].activated_at = utcnow()
+            self.session.flush()
+            return pending[0]
+        return self._create(activate=True)
 
-    def rotate(self, retire_after: timedelta) -> tuple[ToolKey, list[ToolKey]]:
-        """A new current key; the previous ones stay published for ``retire_after``."""
+    def ensure_next(self) -> ToolKey:
+        """A key published ahead of the next rotation."""
+        pending = self.repo.pending()
+        return pending[0] if pending else self._create(activate=False)
+
+    def prepare(self) -> KeyState:
+        """At start-up: every stored key opens with the configured keyring (else
+        ``KeyEncryptionError``, and the process must not start), a current key and a key
+        published ahead exist."""
+        self.verify()
+        current = self.ensure_key()
+        following = self.ensure_next()
+        return KeyState(current.kid, following.kid, self.count_unencrypted())
+
+    def rotate(
+        self,
+        retire_after: timedelta,
+        *,
+        if_older_than: timedelta | None = None,
+        min_published: timedelta | None = None,
+    ) -> Rotation:
+        """Make the key published ahead current, publish a new one ahead, keep the previous
+        key published for ``retire_after``.
+
+        ``if_older_than``: do nothing while the current key is younger (safe to run daily).
+        ``min_published``: do nothing while the key published ahead has been in the JWKS for
+        less than that (platforms may still hold a JWKS fetched before it appeared). Without
+        a key published ahead (a database from before publish-ahead), one is created and
+        becomes current at the next rotation.
+        """
         now = utcnow()
-        retired = list(self.repo.unretired())
+        current = self.repo.current()
+        pending = list(self.repo.pending())
+        if (
+            if_older_than is not None
+            and current is not None
+            and now - (current.activated_at or current.created_at) < if_older_than
+        ):
+            return Rotation("not_due", created=None if pending else self._create(activate=False))
+        if not pending:
+            if current is None:  # an empty database: nothing is cached anywhere yet
+                first = self._create(activate=True)
+                return Rotation("rotated", first, [], self._create(activate=False))
+            return Rotation("nothing_published_ahead", created=self._create(activate=False))
+        following = pending[0]
+        if min_published is not None and now - following.created_at < min_published:
+            return Rotation("published_too_recently")
+        retired = list(self.repo.active())
         for key in retired:
             key.retires_at = now + retire_after
-        new = self._create()
+        following.activated_at = now
+        self.session.flush()
+        created = self._create(activate=False) if len(pending) == 1 else None
         _cache.clear()
-        return new, retired
+        return Rotation("rotated", following, retired, created)
 
-    def _create(self) -> ToolKey:
+    def _create(self, *, activate: bool) -> ToolKey:
         private_key, pem = generate_rsa_key()
         jwk = public_jwk(private_key)
-        row = self.repo.add(ToolKey(kid=jwk["kid"], private_key_pem=pem, public_jwk=jwk))
-        _cache.parse(row.kid, pem)
+        row = self.repo.add(
+            ToolKey(
+                kid=jwk["kid"],
+                private_key_pem=self.keyring.seal(pem),
+                public_jwk=jwk,
+                activated_at=utcnow() if activate else None,
+            )
+        )
+        _cache.remember(row.kid, private_key)
         return row
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
@@ -123,10 +220,11 @@ class KeyService:
         if cached is not None and time.monotonic() - _cache._loaded_at < _REFRESH_SECONDS:
             return cached
         row = self.ensure_key()
+        pem = self.keyring.open(row.private_key_pem, f"signing key {row.kid}")
         signing = SigningKey(
             kid=row.kid,
-            private_key=_cache.parse(row.kid, row.private_key_pem),
-            private_key_pem=row.private_key_pem,
+            private_key=_cache.parse(row.kid, pem),
+            private_key_pem=pem,
             public_jwk=dict(row.public_jwk),
         )
         _cache._current = signing
@@ -137,7 +235,47 @@ class KeyService:
         """A named secret: the configured one, else one generated once and shared via the DB."""
         if configured:
             return configured
+        what = f"secret {name}"
         existing = self.repo.get_secret(name)
         if existing:
-            return existing
-        return self.repo.insert_secret_if_absent(name, secrets.token_urlsafe(48))
+            return self.keyring.open(existing, what)
+        sealed = self.keyring.seal(secrets.token_urlsafe(48))
+        return self.keyring.open(self.repo.insert_secret_if_absent(name, sealed), what)
+
+    # -- encryption at rest ------------------------------------------------------------------
+
+    def _stored(self) -> list[tuple[str, Any, str]]:
+        """(what, row, attribute) of every stored secret value."""
+        rows: list[tuple[str, Any, str]] = [
+            (f"signing key {k.kid}", k, "private_key_pem") for k in self.repo.all()
+        ]
+        rows += [(f"secret {s.name}", s, "value") for s in self.repo.secrets()]
+        return rows
+
+    def verify(self) -> None:
+        """Raise ``KeyEncryptionError`` unless every stored value opens."""
+        for what, row, attr in self._stored():
+            self.keyring.open(getattr(row, attr), what)
+
+    def count_unencrypted(self) -> int:
+        if not self.keyring.configured:
+            return 0
+        stored = [getattr(row, attr) for _, row, attr in self._stored()]
+        return sum(1 for value in stored if Keyring.encrypted_with(value) is None)
+
+    def encrypt_stored(self, *, reencrypt: bool = False) -> int:
+        """Encrypt the plaintext values with the first configured key; ``reencrypt``: also
+        those encrypted with another configured key. Returns how many were written."""
+        if not self.keyring.configured:
+            raise KeyEncryptionError("no key-encryption key is configured: " + crypto.HOW_TO)
+        changed = 0
+        for what, row, attr in self._stored():
+            stored = getattr(row, attr)
+            used = Keyring.encrypted_with(stored)
+            if used is None or (reencrypt and used != self.keyring.primary):
+                setattr(row, attr, self.keyring.seal(self.keyring.open(stored, what)))
+                changed += 1
+        self.session.flush()
+        _cache.clear()
+        return changed
+

@@ -81,7 +81,10 @@ class Submission(Base):
     text: Mapped[str | None] = mapped_column(Text, default=None)
     link_url: Mapped[str | None] = mapped_column(Text, default=None)
     file_name: Mapped[str | None] = mapped_column(String(255), default=None)
-    file_key: Mapped[str | None] = mapped_column(String(80), default=None)
+    # ``upload_key``: names a file under BLEND727_UPLOAD_DIR (tenant exports carry it along).
+    file_key: Mapped[str | None] = mapped_column(
+        String(80), default=None, info={"upload_key": True}
+    )
     file_size: Mapped[int | None] = mapped_column(default=None)
     file_type: Mapped[str | None] = mapped_column(String(120), default=None)
     file_sha256: Mapped[str | None] = mapped_column(String(64), default=None)

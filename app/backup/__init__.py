@@ -1,0 +1,1 @@
+"""Backups of one tenant (a platform and everything hanging off it) as JSON lines."""
