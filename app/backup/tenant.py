@@ -44,12 +44,14 @@ GLOBAL_TABLES: dict[str, str] = {
     "tool_key": "the tool's signing keys belong to the installation (its JWKS URL)",
     "tool_secret": "the installation's generated secret",
     "demo_platform_key": "the demonstration platform's key",
+    "platform_invitation": "the operator's one-time registration invitations (hashes only)",
 }
 
 #: Tenant tables a backup leaves out on purpose.
 EXCLUDED_TABLES: dict[str, str] = {
     "web_session": "sign-ins: after a restore people open blend727 from the LMS again",
     "lti_used_nonce": "replay protection of launches that are minutes old",
+    "lti_handoff": "two-minute hand-offs of a launch to a new window",
 }
 
 #: ``Column.info`` flag of a column naming a file under BLEND727_UPLOAD_DIR.

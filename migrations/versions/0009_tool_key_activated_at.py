@@ -1,7 +1,7 @@
 """publish-ahead key rotation: tool_key.activated_at
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-24
 
 A key is published (in /lti/jwks.json) from its creation but signs only once activated, so
@@ -17,8 +17,8 @@ from alembic import op
 
 import app.core.types
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
