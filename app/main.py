@@ -134,7 +134,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.ctx = AppContext.build(settings, database)
     install_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, default_locale=settings.default_locale, https=settings.https
+        RequestContextMiddleware,
+        default_locale=settings.default_locale,
+        https=settings.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(launch_router)
