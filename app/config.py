@@ -49,6 +49,23 @@ class Settings(BaseSettings):
         "readable by the service account only.",
     )
     demo: bool = Field(default=False, description="Switch on the built-in demonstration platform.")
+    demo_platform_url: str | None = Field(
+        default=None,
+        description=(
+            "Address of the demonstration LMS: the same server under another host name (for "
+            "example http://localhost:8727 beside a tool on http://127.0.0.1:8727) makes its "
+            "framed launch cross-site, as Moodle's is. Unset: the tool's own address."
+        ),
+    )
+    cross_site_cookies: bool | None = Field(
+        default=None,
+        description=(
+            "Send cookies as SameSite=None; Secure; Partitioned, which a cross-site LMS iframe "
+            "needs. Unset: on when base_url is https. Browsers accept Secure cookies from "
+            "http://localhost and http://127.0.0.1, so switching it on lets a local LMS on "
+            "another host name frame the tool over plain HTTP."
+        ),
+    )
     default_locale: str = Field(
         default="vi", description="Locale when a launch does not ask for one."
     )
@@ -139,8 +156,17 @@ class Settings(BaseSettings):
         return self.base_url.lower().startswith("https://")
 
     @property
+    def secure_cookies(self) -> bool:
+        """``SameSite=None; Secure; Partitioned`` cookies (else ``SameSite=Lax``)."""
+        return self.https if self.cross_site_cookies is None else self.cross_site_cookies
+
+    @property
     def public_base_url(self) -> str:
         return self.base_url.rstrip("/")
+
+    @property
+    def demo_platform_base_url(self) -> str:
+        return (self.demo_platform_url or self.base_url).rstrip("/")
 
 
 @lru_cache(maxsize=1)

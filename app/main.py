@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         RequestContextMiddleware,
         default_locale=settings.default_locale,
-        https=settings.https,
+        https=settings.secure_cookies,
         access_log=settings.log_format == "json",
     )
     # Outermost, so that the request context and its access line see the real client.

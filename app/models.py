@@ -19,7 +19,7 @@ from app.demo.models import DemoPlatformKey
 from app.grading.models import ModuleResultRow, ResultChange
 from app.identity.models import Course, Membership, ResourceLink, User, WebSession
 from app.keys.models import ToolKey, ToolSecret
-from app.launch.models import UsedNonce
+from app.launch.models import LaunchHandoff, UsedNonce
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
 from app.passback.models import ScoreOutbox
 from app.platforms.models import Deployment, Platform, PlatformInvitation
@@ -43,6 +43,7 @@ __all__ = [
     "Enrolment",
     "HolidayOverride",
     "ItemProgress",
+    "LaunchHandoff",
     "Membership",
     "Module",
     "ModuleResultRow",

@@ -55,6 +55,18 @@ REASONS: dict[str, tuple[int, str, str]] = {
         "The sign-in started in another window or browser, took too long, was already used "
         "(for example by reloading the page), or your browser blocked blend727's cookies.",
     ),
+    "cookies_blocked": (
+        401,
+        "Your browser blocked blend727's cookies",
+        "blend727 is shown inside your LMS's page, and your browser did not give back the "
+        "cookie that ties this sign-in to you. Browsers that block third-party cookies do this.",
+    ),
+    "storage_unconfirmed": (
+        401,
+        "The sign-in could not be confirmed",
+        "Without cookies, blend727 confirms a sign-in through your LMS's storage, from its own "
+        "page; this confirmation did not come from that page.",
+    ),
     "malformed_token": (
         400,
         "The launch message is damaged",
@@ -141,6 +153,16 @@ def refusal_for_status(status: str) -> str:
     return "platform_pending" if status == PlatformStatus.PENDING else "platform_disabled"
 
 
+#: Advice for the reasons where "send the code to your administrator" does not help.
+ADVICE: dict[str, str] = {
+    "cookies_blocked": (
+        "Open the activity again from your course: blend727 will offer to open in a new "
+        "window. If this keeps happening, allow cookies for blend727 in your browser, or ask "
+        "the administrator of your LMS to open blend727 in a new window."
+    ),
+}
+
+
 class LaunchRefused(AppError):
     """A login or launch that must not proceed. Nothing has been written when it is raised."""
 
@@ -151,7 +173,7 @@ class LaunchRefused(AppError):
             code=reason,
             status_code=status,
             title=title,
-            advice=_ADVICE_ADMIN,
+            advice=ADVICE.get(reason, _ADVICE_ADMIN),
             params={"code": reason},
             log_detail=log_detail or reason,
         )

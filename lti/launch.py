@@ -14,6 +14,12 @@
   (a deep-linking request that accepts no LTI resource links is ``deep_link_types``).
 
 Nothing is written before ``validate_launch`` returns.
+
+The state is normally matched with the state cookie the login set. A launch whose cookie did
+not come back (a browser that blocks cookies in the LMS's iframe) can be validated with
+``state_in_storage=True``: every check above still runs, the nonce included (it is an HMAC
+of the state), but the state's tie to this browser is left to the platform's storage, which
+only a page in the browser can read (``app.launch.endpoints``).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from lti.adapters import (
     registration_for,
 )
 from lti.errors import LaunchRefused, refusal_for_status
-from lti.login import nonce_for_state
+from lti.login import nonce_for_state, url_origin
 from lti.platform_keys import PlatformKeyCache
 from lti.roles import map_roles
 
@@ -134,6 +140,8 @@ class ValidatedLaunch:
     nonce_expires_at: datetime
     claims: Mapping[str, Any]
     role: Role
+    #: origin of the platform's OIDC authorization endpoint (where storage messages go)
+    platform_origin: str = ""
 
     @property
     def sub(self) -> str:
@@ -217,6 +225,7 @@ class _Launch(
         leeway: int,
         max_age: int,
         http: requests.Session | None,
+        state_in_storage: bool = False,
     ) -> None:
         super().__init__(
             request,
@@ -229,6 +238,7 @@ class _Launch(
         self._secret = secret
         self._leeway = leeway
         self._max_age = max_age
+        self._state_in_storage = state_in_storage
         self._platform: PlatformRecord | None = None
         self._client_id: str | None = None
         self.nonce_expires_at: float = 0.0
@@ -272,6 +282,15 @@ class _Launch(
             else:
                 reason = "missing_claims"
             raise LaunchRefused(reason, f"{name}: {message}") from exc
+
+    def validate_state(self) -> _Launch:
+        if self._state_in_storage:
+            # The page that reads the platform's storage checks the state (see the module).
+            if not self._get_request_param("state"):
+                raise LaunchRefused("missing_parameters", "no state")
+            return self
+        super().validate_state()
+        return self
 
     def validate_jwt_format(self) -> _Launch:
         if len(self._get_id_token()) > MAX_ID_TOKEN_CHARS:
@@ -436,8 +455,12 @@ def validate_launch(
     secure: bool = False,
     allow_demo: bool = False,
     http: requests.Session | None = None,
+    state_in_storage: bool = False,
 ) -> ValidatedLaunch:
-    """Verify a launch; raise ``LaunchRefused`` with the reason, having written nothing."""
+    """Verify a launch; raise ``LaunchRefused`` with the reason, having written nothing.
+
+    ``state_in_storage``: do not look for the state cookie; the caller has the state checked
+    against the platform's storage instead (see the module's docstring)."""
     if not params.get("id_token"):
         raise LaunchRefused("missing_parameters", "no id_token")
     if not params.get("state"):
@@ -453,6 +476,7 @@ def validate_launch(
         leeway=leeway,
         max_age=max_age,
         http=http,
+        state_in_storage=state_in_storage,
     )
     try:
         launch.validate()
@@ -471,6 +495,7 @@ def validate_launch(
         nonce_expires_at=datetime.fromtimestamp(launch.nonce_expires_at, UTC),
         claims=claims,
         role=map_roles(roles if isinstance(roles := claims.get(ROLES), list) else []),
+        platform_origin=url_origin(launch._platform.auth_login_url),
     )
 
 

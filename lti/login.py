@@ -3,6 +3,12 @@
 The nonce is an HMAC of the state and the registration, keyed by the tool's secret. The
 login therefore writes nothing anywhere (no row, no server session): a flood of login
 requests costs no storage, and any worker can check the launch that follows.
+
+Platform storage (1EdTech "OIDC Login with LTI Client Side postMessages", lti-cs-oidc): when
+the login initiation names an ``lti_storage_target``, the state ends in ``.<target>``
+(``state-<uuid>._parent``). The launch learns from it, even when the platform does not send
+the target again, that the state can be checked in the platform's storage; the nonce, an
+HMAC of the whole state, makes the suffix tamper-proof.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +37,34 @@ from lti.adapters import (
 from lti.errors import LaunchRefused, refusal_for_status
 
 STATE_COOKIE_SECONDS = 10 * 60
+#: Frame names blend727 accepts as ``lti_storage_target``: ``_parent``, or a named frame such
+#: as Canvas's ``post_message_forwarding``. Anything else is ignored (cookies only).
+_STORAGE_TARGET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def clean_storage_target(value: str | None) -> str | None:
+    """The ``lti_storage_target`` if blend727 can use it, else None."""
+    return value if value and _STORAGE_TARGET.fullmatch(value) else None
+
+
+def storage_target_of_state(state: str) -> str | None:
+    """The storage target a login with platform storage wrote into its state."""
+    head, dot, tail = state.rpartition(".")
+    if not dot or not head.startswith("state-"):
+        return None
+    return clean_storage_target(tail)
+
+
+def storage_key(state: str) -> str:
+    """The key under which the login page stores the state in the platform's storage."""
+    return "blend727_" + state
+
+
+def url_origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: the ``targetOrigin`` of the storage messages is the
+    origin of the platform's OIDC authorization endpoint (lti-cs-oidc)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def nonce_for_state(secret: str, state: str, issuer: str, client_id: str) -> str:
@@ -49,6 +84,10 @@ class LoginResult:
     cookies: list[CookieToSet] = field(default_factory=list)
     storage_target: str | None = None
 
+    @property
+    def platform_origin(self) -> str:
+        return url_origin(self.redirect_url)
+
 
 class _Login(
     OIDCLogin[
@@ -62,6 +101,7 @@ class _Login(
         *,
         cookie_service: CollectingCookieService,
         secret: str,
+        storage_target: str | None,
     ) -> None:
         super().__init__(
             request,
@@ -70,6 +110,7 @@ class _Login(
             cookie_service=cookie_service,
         )
         self._secret = secret
+        self._state_suffix = f".{storage_target}" if storage_target else ""
         self._last_uuid: str | None = None
         self.state: str | None = None
         self.nonce: str | None = None
@@ -78,7 +119,8 @@ class _Login(
         return UrlRedirect(url)
 
     def _get_uuid(self) -> str:
-        self._last_uuid = str(uuid.uuid4())
+        # pylti1p3 2.0.x asks once, for the state; the suffix names the storage target.
+        self._last_uuid = str(uuid.uuid4()) + self._state_suffix
         return self._last_uuid
 
     def _generate_nonce(self) -> str:
@@ -132,7 +174,10 @@ def start_login(
     # pylti1p3 looks the registration up by the client id it is given; pass the one we found.
     request = ParamsRequest({**params, "client_id": platform.client_id}, secure=secure)
     cookie_service = CollectingCookieService(cookies)
-    login = _Login(request, conf, cookie_service=cookie_service, secret=secret)
+    storage_target = clean_storage_target(params.get("lti_storage_target"))
+    login = _Login(
+        request, conf, cookie_service=cookie_service, secret=secret, storage_target=storage_target
+    )
     try:
         redirect = login.get_redirect_object(base_url.rstrip("/") + "/lti/launch")
     except OIDCException as exc:
@@ -146,5 +191,5 @@ def start_login(
         state=login.state,
         nonce=login.nonce,
         cookies=cookie_service.to_set,
-        storage_target=params.get("lti_storage_target") or None,
+        storage_target=storage_target,
     )

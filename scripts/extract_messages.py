@@ -13,7 +13,8 @@ Two sources are merged into one catalogue:
 
    * ``title``/``detail``/``advice`` class attributes of every ``AppError`` subclass
      (``app.core.errors``, ``DemoRefused``, …), read by importing the modules;
-   * ``lti.errors.REASONS`` (titles and details) and ``lti.errors._ADVICE_ADMIN``;
+   * ``lti.errors.REASONS`` (titles and details), ``lti.errors._ADVICE_ADMIN`` and
+     ``lti.errors.ADVICE``;
    * string literals passed to the error constructors (``AppError``, ``ValidationFailed``,
      ``Conflict``, ``NotFound``, ``Forbidden``, ``Unauthenticated``, ``DemoRefused``,
      ``LaunchRefused``) as first positional argument or as ``detail=``/``title=``/
@@ -56,6 +57,7 @@ ERROR_MODULES = (
     "app.catalogue.service",
     "app.rosters.service",
     "app.schedule.rules",
+    "app.launch.service",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (
@@ -153,6 +155,8 @@ def from_error_classes() -> Iterator[Found]:
         return lines.get(text, 0)
 
     yield lti_errors._ADVICE_ADMIN, path, line_of(lti_errors._ADVICE_ADMIN)
+    for advice in lti_errors.ADVICE.values():
+        yield advice, path, line_of(advice)
     for _status, title, detail in lti_errors.REASONS.values():
         yield title, path, line_of(title)
         yield detail, path, line_of(detail)

@@ -20,7 +20,7 @@ from markupsafe import escape
 
 from app.core.i18n import LOCALE_DIR, gettext, negotiate_locale
 from app.core.templating import TEMPLATE_DIR, render_string
-from lti.errors import REASONS, LaunchRefused
+from lti.errors import ADVICE, REASONS, LaunchRefused
 
 ROOT = Path(__file__).resolve().parent.parent
 PO_PATH = LOCALE_DIR / "vi" / "LC_MESSAGES" / "messages.po"
@@ -77,6 +77,7 @@ def test_extraction_finds_every_kind_of_message(msgids: list[str]) -> None:
         "administrator of your LMS: %(code)s.",  # lti.errors._ADVICE_ADMIN
     ]
     expected += [text for _status, title, detail in REASONS.values() for text in (title, detail)]
+    expected += list(ADVICE.values())  # lti.errors.ADVICE
     missing = [m for m in expected if m not in msgids]
     assert not missing, f"extract_messages.py did not find: {missing}"
     # Reason codes passed to LaunchRefused("…") are codes, not messages.
@@ -251,6 +252,16 @@ def _page_context() -> dict[str, object]:
             moodle=True,
         ),
         "close_subject": "org.imsglobal.lti.close",
+        # the LTI pages of a browser that blocks cookies in the frame, and the demo's frame
+        "persona": person,
+        "src": "/demo/start/teacher",
+        "tool_origin": "https://tool.test",
+        "platform_base": "https://lms.test",
+        "storage": {"target": "_parent", "origin": "https://lms.test", "key": "k", "value": "v"},
+        "timeout_ms": 2000,
+        "auth_url": "https://lms.test/auth",
+        "cookie_attributes": "Path=/; SameSite=Lax",
+        "new_window_url": "/lti/login?iss=x",
     }
 
 

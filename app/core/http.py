@@ -83,16 +83,26 @@ def set_cookie(
     are blocked); ``Lax`` over plain HTTP, where browsers refuse ``SameSite=None`` (the demo
     on 127.0.0.1 is same-site, so Lax is enough there).
 
+    ``BLEND727_CROSS_SITE_COOKIES`` forces the first kind on plain HTTP (see ``Settings``).
+
     Written by hand because the standard library only learns ``Partitioned`` in 3.14.
     """
     parts = [f"{name}={value}", "Path=/", "HttpOnly"]
     if max_age is not None:
         parts.append(f"Max-Age={max_age}")
-    if settings.https:
+    if settings.secure_cookies:
         parts += ["Secure", "SameSite=None", "Partitioned"]
     else:
         parts.append("SameSite=Lax")
     response.headers.append("set-cookie", "; ".join(parts))
+
+
+def cookie_attributes(settings: Settings) -> str:
+    """What ``set_cookie`` adds after the value, for a script that tests whether this kind of
+    cookie survives where it runs (``app/static/lti-storage.js``)."""
+    if settings.secure_cookies:
+        return "Path=/; Secure; SameSite=None; Partitioned"
+    return "Path=/; SameSite=Lax"
 
 
 def delete_cookie(response: Response, settings: Settings, name: str) -> None:

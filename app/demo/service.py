@@ -24,6 +24,8 @@ from app.platforms.service import PlatformInput, PlatformService
 
 DEMO_CLIENT_ID = "blend727-demo"
 DEMO_DEPLOYMENT_ID = "1"
+#: Marks, in the demo's lti_message_hint, a launch from the framed course page with storage.
+STORAGE_FLAG = "storage"
 LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 
