@@ -702,6 +702,13 @@ def find_or_create_line_item(
     coupled = endpoint.get("lineitem")
     if coupled:
         _http_url(coupled, "the claim's lineitem")
+        home = {_origin(registration.issuer), _origin(registration.token_url)}
+        if isinstance(endpoint.get("lineitems"), str):
+            home.add(_origin(endpoint["lineitems"]))
+        if _origin(coupled) not in home:
+            raise AgsError(
+                "bad_response", None, f"line item {coupled} is not on the platform's own origin"
+            )
         if read_scope is None:  # score-only grant: nothing to read, the URL is enough
             return LineItem(
                 coupled, label, float(score_maximum), resource_link_id, resource_id, tag

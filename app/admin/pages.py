@@ -134,6 +134,10 @@ NOTICES = {
     "split": N_("The learners were split into cohorts."),
     "moved": N_("The learner was moved."),
     "cohort_trainer": N_("The cohort's core trainer was changed."),
+    "calendar": N_(
+        "The class's calendar link was renewed: the old link no longer works. Give the new "
+        "one to those who should have it."
+    ),
     "holiday": N_("The calendar was updated."),
 }
 
@@ -1146,6 +1150,19 @@ def set_cohort_trainer(
         errors = {f"cohort-{cohort_id}": _app_error_text(request, exc)}
         return _class_refused(request, viewer, db, class_id, errors, exc.status_code)
     return _redirect(f"/admin/classes/{class_id}?done=cohort_trainer#cohorts")
+
+
+@router.post("/classes/{class_id}/calendar/renew")
+def renew_class_feed(
+    class_id: int,
+    viewer: Viewer = AdminOnly,
+    db: Session = DbSession,
+    form: FormData = FormBody,
+) -> Response:
+    """A new address for the class's calendar feed; the old one stops working at once."""
+    check_csrf(viewer, _text(form, "csrf_token"))
+    ClassService(db).renew_class_feed(viewer.deployment_id, class_id)
+    return _redirect(f"/admin/classes/{class_id}?done=calendar#calendar")
 
 
 # -- holidays ------------------------------------------------------------------------------

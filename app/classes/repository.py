@@ -26,6 +26,7 @@ from app.classes.models import (
     Wave,
 )
 from app.identity.models import Role, User
+from app.platforms.models import Deployment, Platform, PlatformStatus
 
 
 class ClassRepository:
@@ -65,9 +66,14 @@ class ClassRepository:
         return self.session.scalars(stmt).first()
 
     def class_by_ical_token(self, token: str) -> TrainingClass | None:
-        return self.session.scalars(
-            select(TrainingClass).where(TrainingClass.ical_token == token)
-        ).first()
+        """The class of a calendar feed, while its LMS is not switched off."""
+        stmt = (
+            select(TrainingClass)
+            .join(Deployment, Deployment.id == TrainingClass.deployment_id)
+            .join(Platform, Platform.id == Deployment.platform_id)
+            .where(TrainingClass.ical_token == token, Platform.status == PlatformStatus.ACTIVE)
+        )
+        return self.session.scalars(stmt).first()
 
     def classes_for_course(self, deployment_id: int, course_id: int) -> Sequence[TrainingClass]:
         stmt = select(TrainingClass).where(
@@ -171,7 +177,21 @@ class ClassRepository:
         return self.session.scalars(stmt).first()
 
     def enrolment_by_ical_token(self, token: str) -> Enrolment | None:
-        return self.session.scalars(select(Enrolment).where(Enrolment.ical_token == token)).first()
+        """The enrolment of a learner's calendar feed, while the learner and their LMS are not
+        switched off (``blend727 user disable`` keeps a person out of their feed too)."""
+        stmt = (
+            select(Enrolment)
+            .join(User, User.id == Enrolment.user_id)
+            .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
+            .join(Deployment, Deployment.id == TrainingClass.deployment_id)
+            .join(Platform, Platform.id == Deployment.platform_id)
+            .where(
+                Enrolment.ical_token == token,
+                User.disabled_at.is_(None),
+                Platform.status == PlatformStatus.ACTIVE,
+            )
+        )
+        return self.session.scalars(stmt).first()
 
     def active_enrolments(self, class_id: int) -> Sequence[tuple[Enrolment, User]]:
         return self.roster(class_id, None)

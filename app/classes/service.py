@@ -250,6 +250,25 @@ class ClassService:
         cls.course_id = course_id
         return cls
 
+    def renew_class_feed(self, deployment_id: int, class_id: int) -> TrainingClass:
+        """A new address for the class's calendar feed; the old one answers 404 from now on
+        (a link that was passed around too widely)."""
+        cls = self.get_class(deployment_id, class_id)
+        cls.ical_token = secrets.token_urlsafe(24)
+        self.session.flush()
+        return cls
+
+    def renew_learner_feed(self, deployment_id: int, class_id: int, user_id: int) -> Enrolment:
+        """A new address for a learner's own calendar feed of a class; the old one answers
+        404 from now on. Only the learner's own, active enrolment."""
+        cls = self.get_class(deployment_id, class_id)
+        enrolment = self.repo.enrolment(cls.id, user_id)
+        if enrolment is None or enrolment.status != EnrolmentStatus.ACTIVE:
+            raise Forbidden(detail="Only learners enrolled in this class have a calendar link.")
+        enrolment.ical_token = secrets.token_urlsafe(24)
+        self.session.flush()
+        return enrolment
+
     def set_fallback(self, deployment_id: int, class_id: int, data: FallbackSet) -> TrainingClass:
         """Epidemic or disaster: every in-person session moves to the virtual classroom."""
         cls = self.get_class(deployment_id, class_id)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import case, or_
 from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -44,17 +45,28 @@ def upsert_returning(
     conflict: Iterable[str],
     update: Iterable[str],
     returning: Iterable[Any],
+    owner: str | None = None,
+    owned: Iterable[str] = (),
 ) -> Row[Any]:
+    """``owned`` columns (among ``update``) change only while the stored row has no ``owner``
+    yet or the same one as ``values``: a row that belongs to one parent keeps what came with
+    that parent (a resource link stays in its course, with its course's AGS endpoint)."""
     dialect = _dialect(session)
     conflict, update, returning = tuple(conflict), tuple(update), tuple(returning)
-    key = ("upsert", dialect, model, tuple(sorted(values)), conflict, update, returning)
+    owned = tuple(owned)
+    key: tuple[Any, ...] = ("upsert", dialect, model, tuple(sorted(values)), conflict, update)
+    key += (returning, owner, owned)
 
     def build() -> Any:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         stmt = insert(model)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
-        )
+        table = model.__table__
+        set_: dict[str, Any] = {name: stmt.excluded[name] for name in update}
+        if owner is not None:
+            same = or_(table.c[owner].is_(None), table.c[owner] == stmt.excluded[owner])
+            for name in owned:
+                set_[name] = case((same, stmt.excluded[name]), else_=table.c[name])
+        stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_)
         return stmt.returning(*returning)
 
     return session.connection().execute(_cached(key, build), dict(values)).one()
@@ -67,9 +79,18 @@ def upsert_returning_id(
     *,
     conflict: Iterable[str],
     update: Iterable[str],
+    owner: str | None = None,
+    owned: Iterable[str] = (),
 ) -> int:
     row = upsert_returning(
-        session, model, values, conflict=conflict, update=update, returning=(model.id,)
+        session,
+        model,
+        values,
+        conflict=conflict,
+        update=update,
+        returning=(model.id,),
+        owner=owner,
+        owned=owned,
     )
     return int(row[0])
 

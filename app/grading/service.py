@@ -74,6 +74,14 @@ def policy_of(spec: dict[str, Any]) -> GradePolicy:
     return GradePolicy.from_assessment(AssessmentSpec.model_validate(spec.get("assessment") or {}))
 
 
+def link_fits_class(cls: TrainingClass, link: ResourceLink) -> bool:
+    """Whether a class's scores may go through a resource link: the link is of the class's
+    deployment and, when both know their course, of the class's course."""
+    if link.deployment_id != cls.deployment_id:
+        return False
+    return cls.course_id is None or link.course_id is None or link.course_id == cls.course_id
+
+
 def classification_name(policy: GradePolicy, code: str, locale: str = "vi") -> str:
     tier = policy.tier(code)
     if tier is not None:
@@ -128,7 +136,8 @@ class GradingService:
         grades = self.learning.grades(ids)
         rows = self.repo.results(ids)
         link = self.repo.resource_link(cls.resource_link_id) if cls.resource_link_id else None
-        line_item = self._line_item(cls, link)
+        platform = self._platform_urls(cls) if link is not None else ()
+        line_item = self._line_item(cls, link, platform)
         today = local(now).date()
         out: list[LearnerResult] = []
         for enrolment, user in learners:
@@ -156,7 +165,7 @@ class GradingService:
             row.updated_at = now
             if line_item is not None and link is not None:
                 running = today <= learner_schedule(cls, enrolment).end
-                self._queue(cls, link, line_item, user, row, result, policy, running, now)
+                self._queue(cls, link, line_item, user, row, result, policy, running, now, platform)
             out.append(LearnerResult(enrolment.id, result, row))
         self.session.flush()
         from app.certificates.service import CertificateService
@@ -208,14 +217,36 @@ class GradingService:
         return result
 
     # -- the LMS ---------------------------------------------------------------------------
-    def _line_item(self, cls: TrainingClass, link: ResourceLink | None) -> str | None:
+    def _platform_urls(self, cls: TrainingClass) -> tuple[str, ...]:
+        from app.passback.service import platform_urls
+        from app.platforms.repository import PlatformRepository
+
+        return platform_urls(
+            PlatformRepository(self.session).record_for_deployment(cls.deployment_id)
+        )
+
+    def _line_item(
+        self, cls: TrainingClass, link: ResourceLink | None, platform: Sequence[str]
+    ) -> str | None:
         """The class's gradebook column: stored, else the one the platform coupled to the
-        resource link (stored now); ``None`` until the sweep finds or creates one."""
+        resource link (stored now); ``None`` until the sweep finds or creates one — and
+        ``None`` when the link is not the class's (another LMS, another course)."""
+        if link is None or not link_fits_class(cls, link):
+            return None
         if cls.line_item_url:
             return cls.line_item_url
-        endpoint = link.ags_endpoint if link is not None else None
+        from app.passback.service import line_item_belongs
+
+        endpoint = link.ags_endpoint
         coupled = endpoint.get("lineitem") if endpoint else None
         if isinstance(coupled, str) and coupled:
+            if not line_item_belongs(coupled, endpoint, platform):
+                log.warning(
+                    "class %s: the coupled line item %s is not on the LMS's own origin: ignored",
+                    cls.id,
+                    coupled,
+                )
+                return None
             cls.line_item_url = coupled
             return coupled
         return None
@@ -231,6 +262,7 @@ class GradingService:
         policy: GradePolicy,
         running: bool,
         now: datetime,
+        platform: Sequence[str],
     ) -> None:
         from app.passback.service import enqueue_score
 
@@ -257,6 +289,7 @@ class GradingService:
                 grading_progress=grading,
                 comment=comment,
                 now=now,
+                platform=platform,
             )
         except AppError as exc:
             # The column is not this link's (a class re-tied to another course): nothing
@@ -459,6 +492,7 @@ class ResultSweeper:
     def find_line_items(self, today: Any) -> int:
         from app.catalogue.service import display_title, spec_of
         from app.keys.service import KeyService
+        from app.passback.service import line_item_belongs, platform_urls
         from app.platforms.repository import PlatformRepository
         from lti.ags import find_or_create_line_item
         from lti.services import ServiceError
@@ -468,6 +502,9 @@ class ResultSweeper:
             for cls, link in GradingRepository(db).classes_needing_line_item(
                 today - timedelta(days=60)
             ):
+                if not link_fits_class(cls, link):
+                    log.warning("class %s: resource link %s is not the class's", cls.id, link.id)
+                    continue
                 platform = PlatformRepository(db).record_for_deployment(cls.deployment_id)
                 version = LearningRepository(db).module_version(cls.module_version_id)
                 title = display_title(spec_of(version)) if version is not None else cls.name
@@ -487,6 +524,11 @@ class ResultSweeper:
         for class_id, label, endpoint, resource_link_id, platform in todo:
             if platform is None or not platform.active:
                 continue
+            urls = platform_urls(platform)
+            coupled = endpoint.get("lineitem")
+            if coupled and not line_item_belongs(coupled, endpoint, urls):
+                log.warning("class %s: coupled line item %s ignored (origin)", class_id, coupled)
+                endpoint.pop("lineitem", None)
             try:
                 item = find_or_create_line_item(
                     registration=platform,
@@ -501,6 +543,11 @@ class ResultSweeper:
                 )
             except (ServiceError, ValueError) as exc:
                 log.warning("class %s: no gradebook column yet: %s", class_id, exc)
+                continue
+            if not line_item_belongs(item.id, endpoint, urls):
+                log.warning(
+                    "class %s: line item %s is not the course's: ignored", class_id, item.id
+                )
                 continue
             with self.database.session() as db:
                 GradingRepository(db).set_line_item(class_id, item.id)

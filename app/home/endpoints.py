@@ -62,6 +62,7 @@ def _home(request: Request, now: datetime) -> Response:
             if viewer.role == Role.TEACHER:
                 context["timelines"] = learner_timelines(db, viewer, now)
                 context["mark_names"] = MARK_NAMES
+                context["calendar_renewed"] = request.query_params.get("calendar") == "renewed"
             else:
                 context["cohorts"] = trainer_cohorts(db, viewer.deployment_id, viewer.user.id)
     return render(request, TEMPLATES[viewer.role], context)

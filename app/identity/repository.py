@@ -89,6 +89,10 @@ class IdentityRepository:
         )
 
     def upsert_resource_link(self, values: Mapping[str, Any]) -> int:
+        """A resource link stays in the course it was first launched from: a launch that
+        names its id from another course (or none) leaves its course and its AGS endpoint
+        as they were, so no launch can point a class's scores at another course's
+        gradebook (the line item and container a class's scores go to come from there)."""
         return upsert_returning_id(
             self.session,
             ResourceLink,
@@ -97,6 +101,8 @@ class IdentityRepository:
             update=[
                 k for k in values if k not in ("deployment_id", "resource_link_id", "created_at")
             ],
+            owner="course_id",
+            owned=("course_id", "ags_endpoint"),
         )
 
     def upsert_membership(self, values: Mapping[str, Any]) -> int:

@@ -7,6 +7,7 @@ Pages:
 * ``POST /learn/classes/{id}/items/{key}/done`` — mark a reading/video/LMS activity done;
 * ``GET  /learn/classes/{id}/items/{key}`` — a quiz, a reflection or an assignment;
   ``POST …/quiz`` takes the quiz, ``POST …/hand-in`` hands in (multipart, one file);
+* ``POST /learn/classes/{id}/calendar/renew`` — a new address for the learner's calendar feed;
 * ``GET  /learn/files/{submission id}`` — a handed-in file (the learner, their core trainer,
   an administrator), always as an attachment.
 
@@ -35,6 +36,7 @@ from app.auth.dependencies import (
     current_viewer,
     require_roles,
 )
+from app.classes.service import ClassService
 from app.core.errors import NotFound, PayloadTooLarge, ValidationFailed
 from app.core.http import small_form
 from app.core.state import get_context
@@ -251,6 +253,20 @@ def hand_in_page(
     file = _store_upload(store, form)
     _hand_in(viewer, db, store, class_id, key, hand_in, file, now)
     return RedirectResponse(f"/learn/classes/{class_id}/items/{key}?saved=1", status_code=303)
+
+
+@pages.post("/learn/classes/{class_id}/calendar/renew")
+def renew_calendar_page(
+    class_id: int,
+    form: FormData = Depends(small_form),
+    viewer: Viewer = Learner,
+    db: Session = DbSession,
+) -> Response:
+    """A new address for the learner's own calendar feed; the old one stops working at once
+    (a phone that was lost, a link that was shared)."""
+    check_form_csrf(viewer, form)
+    ClassService(db).renew_learner_feed(viewer.deployment_id, class_id, viewer.user.id)
+    return RedirectResponse(f"/?calendar=renewed#tl-{class_id}", status_code=303)
 
 
 @pages.get("/learn/files/{submission_id}")

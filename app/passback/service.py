@@ -15,7 +15,7 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -45,20 +45,43 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()
 
 
-def line_item_belongs(url: str, endpoint: dict[str, Any] | None) -> bool:
+def _origin(url: object) -> tuple[str, str] | None:
+    """``(scheme, host[:port])`` of an http(s) URL, lower-cased; ``None`` for anything else."""
+    if not isinstance(url, str):
+        return None
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return scheme, parts.netloc.lower()
+
+
+def platform_urls(platform: Any) -> tuple[str, ...]:
+    """The addresses an administrator registered for a platform: its own origins."""
+    names = ("issuer", "token_url", "auth_login_url", "keyset_url")
+    return tuple(u for u in (getattr(platform, n, None) for n in names) if isinstance(u, str))
+
+
+def line_item_belongs(
+    url: str, endpoint: dict[str, Any] | None, platform: Sequence[str] = ()
+) -> bool:
     """The line item must be the resource link's own, or in its course's line items
-    container: a grade can never be posted to another course's line item."""
+    container: a grade can never be posted to another course's line item. It must also live
+    on the platform's own origin — one of its registered addresses (``platform``) or the
+    claim's container — since every score carries the platform's bearer token (the lesson
+    of Open edX's CVE-2023-23611: the tool decides where grades go, not a request)."""
     if not endpoint:
         return False
-    if url == endpoint.get("lineitem"):
-        return True
-    container = endpoint.get("lineitems")
-    if not isinstance(container, str):
+    target = _origin(url)
+    if target is None:
         return False
-    target, base = urlsplit(url), urlsplit(container)
-    return (target.scheme, target.netloc) == (base.scheme, base.netloc) and target.path.startswith(
-        base.path.rstrip("/") + "/"
-    )
+    container = endpoint.get("lineitems")
+    if url == endpoint.get("lineitem"):
+        allowed = {_origin(u) for u in platform} | {_origin(container)}
+        return target in allowed
+    if not isinstance(container, str) or _origin(container) != target:
+        return False
+    return urlsplit(url).path.startswith(urlsplit(container).path.rstrip("/") + "/")
 
 
 def enqueue_score(
@@ -74,12 +97,17 @@ def enqueue_score(
     grading_progress: str,
     comment: str | None = None,
     now: datetime | None = None,
+    platform: Sequence[str] | None = None,
 ) -> ScoreOutbox:
+    """Queue one score. ``platform``: the platform's registered addresses
+    (``platform_urls``), looked up from the deployment when not given."""
     if resource_link.deployment_id != deployment_id:
         raise ValidationFailed(
             "%(field)s does not belong to this LMS", params={"field": "resource_link"}
         )
-    if not line_item_belongs(line_item_url, resource_link.ags_endpoint):
+    if platform is None:
+        platform = platform_urls(PlatformRepository(session).record_for_deployment(deployment_id))
+    if not line_item_belongs(line_item_url, resource_link.ags_endpoint, platform):
         raise ValidationFailed(
             "%(field)s is not a line item of this activity's course",
             params={"field": "line_item_url"},
