@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default=20, ge=1, le=500, description="Largest file a learner may hand in."
     )
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to read /metrics. Unset: /metrics answers "
+        "only programs on this machine that do not come through a proxy.",
+    )
 
     @property
     def https(self) -> bool:

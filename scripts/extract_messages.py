@@ -55,6 +55,7 @@ ERROR_MODULES = (
     "app.catalogue.service",
     "app.rosters.service",
     "app.schedule.rules",
+    "app.ops.endpoints",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (

@@ -22,6 +22,7 @@ from app.core.templating import render
 from app.deeplink.service import deep_link_location
 from app.keys.service import KeyService
 from app.launch.service import LaunchOutcome, LaunchService
+from app.ops.metrics import LAUNCHES, counting_refusals
 from app.rosters.service import RosterService
 from lti.errors import LaunchRefused
 from lti.launch import DEEP_LINKING_REQUEST, ValidatedLaunch, state_cookie_name, validate_launch
@@ -104,9 +105,10 @@ def _landing(ctx: AppContext, launch: ValidatedLaunch, outcome: LaunchOutcome) -
 @router.api_route("/lti/login", methods=["GET", "POST"], summary="OIDC login initiation")
 async def login(request: Request) -> Response:
     ctx = get_context(request)
-    params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    # The login reads two rows and never touches the network (see app.core.concurrency).
-    result = await run_read(ctx, _login, ctx, params, dict(request.cookies))
+    with counting_refusals():
+        params = await read_params(request, ctx.settings.max_launch_body_bytes)
+        # The login reads two rows and never touches the network (see app.core.concurrency).
+        result = await run_read(ctx, _login, ctx, params, dict(request.cookies))
     response = RedirectResponse(result.redirect_url, status_code=302)
     for cookie in result.cookies:
         set_cookie(response, ctx.settings, cookie.name, cookie.value, cookie.max_age)
@@ -117,8 +119,10 @@ async def login(request: Request) -> Response:
 @router.post("/lti/launch", summary="LTI launch (OIDC redirect URI)")
 async def launch(request: Request) -> Response:
     ctx = get_context(request)
-    params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    outcome, location = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
+    with counting_refusals():
+        params = await read_params(request, ctx.settings.max_launch_body_bytes)
+        outcome, location = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
+    LAUNCHES.labels(outcome.message_type, outcome.role).inc()
     log.info(
         "launch accepted",
         extra={"role": outcome.role, "message_type": outcome.message_type},
@@ -141,7 +145,8 @@ async def launch(request: Request) -> Response:
 
 @router.get("/lti/launch", include_in_schema=False)
 def launch_get() -> Response:
-    raise LaunchRefused("method_not_allowed", "GET on /lti/launch")
+    with counting_refusals():
+        raise LaunchRefused("method_not_allowed", "GET on /lti/launch")
 
 
 @router.get("/lti/jwks.json", summary="The tool's public keys (RFC 7517)")
