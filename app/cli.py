@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -145,22 +147,60 @@ def _run_server(host: str, port: int, workers: int) -> None:
         uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False, **log_options)
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """With several workers, every worker writes its metrics to one directory and a scrape
+    adds them up: a fresh temporary one (returned, to remove at exit), or the operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` emptied of a previous run's files. Set before any worker
+    imports prometheus_client."""
+    if workers <= 1:
+        return None
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing:
+        folder = Path(existing)
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.db"):
+            old.unlink(missing_ok=True)
+        return None
+    created = tempfile.mkdtemp(prefix="blend727-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8727,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (PostgreSQL for more than 1).")
+        int,
+        typer.Option(min=1, help="Worker processes sharing the port (PostgreSQL for more than 1)."),
     ] = 1,
 ) -> None:
     """Bring the database schema up to date, then serve the tool."""
     settings = _settings()
     if workers > 1 and settings.database_url.startswith("sqlite"):
-        typer.echo("Several workers need PostgreSQL (BLEND727_DATABASE_URL).", err=True)
+        typer.echo(
+            f"--workers {workers} needs PostgreSQL: SQLite lets one process write at a time, "
+            "so more workers would only queue up behind each other. Set "
+            "BLEND727_DATABASE_URL=postgresql+psycopg://… or serve with --workers 1.",
+            err=True,
+        )
         raise typer.Exit(2)
-    _prepare(settings)
-    _print_endpoints(settings)
-    _run_server(host, port, workers)
+    created = _metrics_dir(workers)
+    try:
+        _prepare(settings)
+        _print_endpoints(settings)
+        if workers > 1:
+            typer.echo(
+                f"Serving with {workers} worker processes; /metrics adds up all of them "
+                f"({MULTIPROC_ENV}={os.environ[MULTIPROC_ENV]})."
+            )
+        _run_server(host, port, workers)
+    finally:
+        if created:
+            shutil.rmtree(created, ignore_errors=True)
 
 
 @app.command()

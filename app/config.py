@@ -149,6 +149,11 @@ class Settings(BaseSettings):
                 "bytes in base64 (openssl rand -base64 32); see the README, Operations."
             )
         return warnings
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus sends to read /metrics. Unset: /metrics answers "
+        "only programs on this machine that do not come through a proxy.",
+    )
 
     @property
     def https(self) -> bool:

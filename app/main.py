@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -41,6 +42,9 @@ from app.launch.endpoints import router as launch_router
 from app.launch.service import purge_expired
 from app.learning.endpoints import api as learning_api
 from app.learning.endpoints import pages as learning_pages
+from app.ops.endpoints import router as ops_router
+from app.ops.metrics import MetricsMiddleware
+from app.ops.service import PeriodicTask
 from app.passback.endpoints import api as passback_api
 from app.passback.endpoints import pages as passback_pages
 from app.platforms.endpoints import router as registration_router
@@ -83,11 +87,18 @@ def _purge(ctx: AppContext) -> None:
 
 
 async def _purge_forever(ctx: AppContext) -> None:
-    """Housekeeping in the background; a failure is logged and retried next round."""
+    """Housekeeping in the background, done by one process at a time (a lease row); a
+    failure is logged and retried next round."""
+    task = PeriodicTask(
+        ctx.database,
+        "housekeeping",
+        every=timedelta(seconds=PURGE_EVERY_SECONDS),
+        hold=timedelta(seconds=PURGE_EVERY_SECONDS),
+    )
     while True:
-        await asyncio.sleep(PURGE_EVERY_SECONDS)
+        await asyncio.sleep(task.check_every.total_seconds())
         try:
-            await run_in_threadpool(_purge, ctx)
+            await run_in_threadpool(task.run_if_due, lambda _keep: _purge(ctx))
         except Exception:
             log.exception("housekeeping failed")
 
@@ -155,6 +166,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         https=settings.secure_cookies,
         access_log=settings.log_format == "json",
     )
+    app.add_middleware(MetricsMiddleware)  # times the whole request
     # Outermost, so that the request context and its access line see the real client.
     app.add_middleware(ProxyHeadersMiddleware, trusted=TrustedProxies(settings.trusted_proxies))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
@@ -180,6 +192,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(reports_pages)
     app.include_router(reports_api)
     app.include_router(certificates_router)
+    app.include_router(ops_router)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

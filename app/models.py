@@ -2,7 +2,7 @@
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import Module, ModuleVersion
-from app.certificates.models import Certificate, CertificateIssuer
+from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
 from app.classes.models import (
     ClassSession,
     ClassTrainer,
@@ -21,6 +21,7 @@ from app.identity.models import Course, Membership, ResourceLink, User, WebSessi
 from app.keys.models import ToolKey, ToolSecret
 from app.launch.models import LaunchHandoff, UsedNonce
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
+from app.ops.models import Lease
 from app.passback.models import ScoreOutbox
 from app.platforms.models import Deployment, Platform, PlatformInvitation
 from app.reports.models import Target
@@ -32,6 +33,7 @@ __all__ = [
     "AttendanceMark",
     "Certificate",
     "CertificateIssuer",
+    "CertificateJob",
     "CheckinRecord",
     "CheckinWindow",
     "ClassSession",
@@ -44,6 +46,7 @@ __all__ = [
     "HolidayOverride",
     "ItemProgress",
     "LaunchHandoff",
+    "Lease",
     "Membership",
     "Module",
     "ModuleResultRow",

@@ -1,6 +1,7 @@
 """Full LTI 1.3 launches per second on one worker, beside the cost of verifying one id_token.
 
     python benches/launch.py [--launches N] [--database-url URL] [--profile]
+    python benches/launch.py --workers 1,2,4 --database-url postgresql+psycopg://…
 
 A launch is the three requests the tool serves: ``GET /lti/login`` (OIDC initiation),
 ``POST /lti/launch`` (the signed id_token) and ``GET /`` (the first page). The app runs
@@ -19,6 +20,14 @@ The floor is ``jwt.decode`` of the same kind of id_token with an already-parsed 
 caching: ``JWK.from_json`` + ``export_to_pem`` + ``jwt.decode`` with the PEM string.
 
 Target (issue): a whole launch in under 2 ms of server time on SQLite.
+
+``--workers N[,N…]`` measures the real thing instead: ``blend727 serve --workers N`` started as
+a process on PostgreSQL (a throwaway schema), driven over real HTTP by ``--clients`` client
+processes at once (each: login → platform authorisation → launch POST → first page, new
+users), printing launches per second and the p50/p99 of a whole launch (the three requests'
+round trips; the platform's signing in between is left out) for each N — beside the named
+peer, ``serve --workers 1`` on a SQLite file under the same load. Clients and servers share
+the machine's cores, as they would not in production: compare the rows, not the absolutes.
 
 ``--profile`` runs cProfile over 200 launches instead (thread pool calls run inline so that
 one profiler sees all the server's work) and prints the top 25 functions by cumulative time,
@@ -476,7 +485,9 @@ def versions() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--launches", type=int, default=1000, help="launches per run (1000)")
+    parser.add_argument(
+        "--launches", type=int, default=None, help="launches per run (1000; 480 with --workers)"
+    )
     parser.add_argument("--warmup", type=int, default=100, help="warm-up launches (100, min 50)")
     parser.add_argument("--repeat-pool", type=int, default=50, help="users in the repeat run")
     parser.add_argument("--floor-iterations", type=int, default=2000)
@@ -491,7 +502,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"cProfile {PROFILE_LAUNCHES} launches instead of timing runs",
     )
+    parser.add_argument(
+        "--workers",
+        default=None,
+        help="e.g. 1,2,4: run `blend727 serve --workers N` on PostgreSQL (--database-url) and "
+        "drive it over real HTTP",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=8, help="client processes with --workers (8)"
+    )
     args = parser.parse_args(argv)
+    if args.workers:
+        args.launches = args.launches or 480
+        return http_main(args)
+    args.launches = args.launches or 1000
     args.warmup = max(50, args.warmup)
     args.repeat_pool = max(1, min(args.repeat_pool, args.warmup))
 
@@ -606,6 +630,184 @@ def profile(bench: Bench, database: Database, args: argparse.Namespace) -> int:
     )
     print_profile(profiler, PROFILE_LAUNCHES)
     census.print(CENSUS_LAUNCHES)
+    return 0
+
+
+# -- several workers over real HTTP ----------------------------------------------------------
+
+HTTP_PORTS = range(8830, 8840)
+HTTP_WARMUP_PER_CLIENT = 10
+_http_target: tuple[TestPlatform, str, str] | None = None  # platform, base URL, run name
+
+
+def _http_port() -> int:
+    import socket
+
+    for port in HTTP_PORTS:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 8830–8839")
+
+
+def _http_client(job: tuple[int, int]) -> list[float]:
+    """One client process: ``count`` launches one after another; seconds of each."""
+    import httpx
+
+    assert _http_target is not None
+    platform, base, run = _http_target
+    index, count = job
+    times: list[float] = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(count):
+            sub = f"{run}-{index}-{i}"
+            client.cookies.clear()
+            t0 = time.perf_counter()
+            r = client.get(f"{base}/lti/login?" + urlencode(platform.login_params(login_hint=sub)))
+            spent = time.perf_counter() - t0
+            if r.status_code != 302:
+                raise RuntimeError(f"login answered {r.status_code}: {r.text[:300]}")
+            auth = platform.authorize(r.headers["location"])
+            token = platform.sign(platform.claims(nonce=auth["nonce"], sub=sub))
+            t0 = time.perf_counter()
+            r = client.post(f"{base}/lti/launch", data={"id_token": token, "state": auth["state"]})
+            if r.status_code != 303:
+                raise RuntimeError(f"launch answered {r.status_code}: {r.text[:300]}")
+            page = client.get(base + r.headers["location"])
+            spent += time.perf_counter() - t0
+            if page.status_code != 200 or "Nguyễn Văn An" not in page.text:
+                raise RuntimeError(f"first page answered {page.status_code}")
+            times.append(spent)
+    return times
+
+
+@contextmanager
+def _served(url: str, workers: int, log: Path) -> Iterator[str]:
+    """``blend727 serve --workers N`` as a process on ``url``; yields its base URL."""
+    import subprocess
+
+    import httpx
+
+    port = _http_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BLEND727_", "PROMETHEUS_"))}
+    env.update(
+        {
+            "BLEND727_DATABASE_URL": url,
+            "BLEND727_BASE_URL": base,
+            "BLEND727_INPROCESS_WORKER": "false",
+            "BLEND727_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            cwd=log.parent,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _http_run(
+    platform: TestPlatform, url: str, workers: int, args: argparse.Namespace, name: str, log: Path
+) -> tuple[float, list[float]]:
+    """Launches per second and each launch's seconds, for one server configuration."""
+    import multiprocessing
+    from dataclasses import replace
+
+    global _http_target
+    context = multiprocessing.get_context("fork")  # the clients inherit the platform's keys
+    with _served(url, workers, log) as base:
+        _http_target = (replace(platform, tool_url=base), base, f"{name}-warm")
+        with context.Pool(args.clients) as pool:
+            pool.map(_http_client, [(i, HTTP_WARMUP_PER_CLIENT) for i in range(args.clients)])
+        _http_target = (replace(platform, tool_url=base), base, name)
+        per_client = max(1, args.launches // args.clients)
+        with context.Pool(args.clients) as pool:
+            t0 = time.perf_counter()
+            results = pool.map(_http_client, [(i, per_client) for i in range(args.clients)])
+            wall = time.perf_counter() - t0
+    times = [t for r in results for t in r]
+    return len(times) / wall, times
+
+
+def http_main(args: argparse.Namespace) -> int:
+    counts = [int(n) for n in str(args.workers).split(",") if n.strip()]
+    if not args.database_url or not normalise_url(args.database_url).startswith("postgresql"):
+        print("--workers needs --database-url postgresql+psycopg://… (SQLite serves one worker)")
+        return 2
+    quiet_logging()
+    rows: list[tuple[str, float, list[float]]] = []
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="blend727-http-")))
+        server_base = stack.enter_context(platform_server())
+        platform = TestPlatform.create(
+            server_base, issuer="https://lms.bench.test", client_id="bench-client"
+        )
+        print(
+            f"blend727 launch bench over real HTTP — {args.clients} client processes, "
+            f"{max(1, args.launches // args.clients) * args.clients} new-user launches per run "
+            f"(after {HTTP_WARMUP_PER_CLIENT * args.clients} warm-up)"
+        )
+        print(f"{versions()}; {os.cpu_count()} CPUs, {load_note()}")
+        # The named peer: one worker on SQLite, the same load.
+        sqlite_url = f"sqlite:///{tmp / 'peer.db'}"
+        upgrade(sqlite_url)
+        peer_db = Database(build_engine(sqlite_url))
+        register(peer_db, platform)
+        peer_db.engine.dispose()
+        rate, times = _http_run(platform, sqlite_url, 1, args, "peer", tmp / "peer.log")
+        rows.append(("peer: SQLite, serve --workers 1", rate, times))
+        database, shown = stack.enter_context(fresh_database(args.database_url))
+        register(database, platform)
+        schema = shown.split("(schema ", 1)[1].rstrip(")") if "(schema " in shown else None
+        url = normalise_url(args.database_url)
+        if schema:
+            url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+        for n in counts:
+            rate, times = _http_run(platform, url, n, args, f"w{n}", tmp / f"w{n}.log")
+            rows.append((f"PostgreSQL, serve --workers {n}", rate, times))
+    print(f"\n  {'server':<36}{'launches/s':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    for label, rate, times in rows:
+        print(f"  {label:<36}{rate:11.1f}{pct(times, 50) * 1e3:9.1f}{pct(times, 99) * 1e3:9.1f}")
+    print(
+        "  (a whole launch: login + launch POST + first page round trips; clients and "
+        "servers share the cores)"
+    )
     return 0
 
 

@@ -119,6 +119,10 @@ MATRIX: dict[str, Row] = {
     ),
     "GET /lti/jwks.json": public("the tool's public keys, fetched by LMSs", 200),
     "GET /lti/config": public("the URLs an LMS administrator pastes in; no secrets", 200),
+    "GET /readyz": public("readiness for the load balancer; says which check failed", 200),
+    "GET /metrics": public(
+        "Prometheus: only with BLEND727_METRICS_TOKEN or from this machine; never a session", 403
+    ),
     "GET /healthz": public("liveness for the load balancer; says nothing about data", 200),
     "GET /": public("the start page: a welcome without a session, else one's own page", 200),
     "GET /lang/{locale}": public("switches the language of one's own session", 303),

@@ -312,7 +312,7 @@ def build_world(
         select(TrainingClass.ical_token).where(TrainingClass.id == class_id)
     ).scalar_one()
     db.commit()
-    job, _new = JOBS.create(deployment_a, class_id, cls["code"])
+    job, _new = JOBS.create(app.state.ctx.database, deployment_a, class_id, cls["code"])
     world.job_ids.append(job.id)
     learner_feed = next(
         s["ical_path"] for s in _ok(as_("teacher").get("/api/v1/me/schedule")).json()
@@ -359,6 +359,3 @@ def build_world(
         yield world
     finally:
         app.dependency_overrides.pop(clock, None)
-        with JOBS._lock:
-            for job_id in world.job_ids:
-                JOBS._jobs.pop(job_id, None)

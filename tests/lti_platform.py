@@ -226,6 +226,9 @@ class TestPlatform:
     keys: list[PlatformKey] = field(default_factory=list)
     deployment_id: str = "1"
     jwks_mode: str = "ok"  # ok | down | garbage | empty
+    # The tool's public base URL, as registered in this platform (a real server in
+    # tests/test_workers.py; the in-process app's otherwise).
+    tool_url: str = "https://tool.test"
     # -- LTI Advantage services: token endpoint (POST) and NRPS (GET) --------------------
     tool_jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
     token_audience: str | None = None  # the ``aud`` a client assertion needs; token URL if None
@@ -271,6 +274,7 @@ class TestPlatform:
     ags_down_retry_after: str | None = None
     ags_throttle_for: int = 0  # the next N AGS requests get 429
     ags_retry_after: str = "30"
+    ags_latency_seconds: float = 0.0  # how long each AGS request takes to answer
     _ags_rng: random.Random = field(default_factory=lambda: random.Random(727), repr=False)
     _ags_next_item: int = field(default=5, repr=False)
     _ags_routes: bool = field(default=False, repr=False)
@@ -665,6 +669,8 @@ class TestPlatform:
     def _serve_ags(
         self, request: PlatformRequest, resource: str, item_id: int | None
     ) -> PlatformResponse:
+        if self.ags_latency_seconds:
+            time.sleep(self.ags_latency_seconds)  # a busy LMS (outside the lock: concurrent)
         with self._service_lock:
             auth = request.headers.get("authorization", "")
             record: dict[str, Any] = {
@@ -1127,7 +1133,7 @@ class TestPlatform:
         nonce: str,
         sub: str = "42",
         roles: list[str] | None = None,
-        target_link_uri: str = "https://tool.test/lti/launch",
+        target_link_uri: str | None = None,
         name: str | None = "Nguyễn Văn An",
         email: str | None = "an@example.edu.vn",
         context: dict[str, Any] | None = None,
@@ -1147,7 +1153,7 @@ class TestPlatform:
             CLAIM + "deployment_id": self.deployment_id,
             CLAIM + "message_type": "LtiResourceLinkRequest",
             CLAIM + "version": "1.3.0",
-            CLAIM + "target_link_uri": target_link_uri,
+            CLAIM + "target_link_uri": target_link_uri or f"{self.tool_url}/lti/launch",
             CLAIM + "roles": [LEARNER] if roles is None else roles,
             CLAIM + "resource_link": {"id": resource_link_id, "title": "Mô đun 4"},
         }
@@ -1190,7 +1196,7 @@ class TestPlatform:
         assert q["response_mode"] == "form_post"
         assert q["prompt"] == "none"
         assert q["client_id"] == self.client_id
-        assert q["redirect_uri"] == "https://tool.test/lti/launch"
+        assert q["redirect_uri"] == f"{self.tool_url}/lti/launch"
         if self.registered_tool is not None:
             assert q["redirect_uri"] in self.registered_tool["redirect_uris"]
         assert q["nonce"] and q["state"] and q["login_hint"]
@@ -1200,7 +1206,7 @@ class TestPlatform:
         params = {
             "iss": self.issuer,
             "login_hint": "42",
-            "target_link_uri": "https://tool.test/lti/launch",
+            "target_link_uri": f"{self.tool_url}/lti/launch",
             "lti_message_hint": '{"cmid":7,"launchid":"ltilaunch1_1"}',
             "client_id": self.client_id,
             "lti_deployment_id": self.deployment_id,

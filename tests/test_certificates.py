@@ -23,15 +23,16 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from app.attendance.service import clock
 from app.certificates import rules
 from app.certificates.jobs import JOBS
-from app.certificates.models import Certificate, CertificateIssuer
+from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
 from app.certificates.repository import CertificateRepository
 from app.certificates.service import CertificateService
+from app.core.time import utcnow
 from app.grading.models import ModuleResultRow
 from app.grading.rules import (
     COMPLETE,
@@ -518,7 +519,7 @@ class TestTheAdministrator:
         assert r.status_code == 303, r.text
         location = r.headers["location"]
         job_id = location.rsplit("/", 1)[-1]
-        assert JOBS.wait(job_id, timeout=60)
+        assert JOBS.wait(world.app.state.ctx.database, job_id, timeout=60)
 
         page = admin.device.get(location + "?lang=en")
         assert page.status_code == 200
@@ -544,34 +545,112 @@ class TestTheAdministrator:
         self, world: World, platform_http: str, factories: Factories
     ) -> None:
         deployment_id = _deployment_of(world)
-        job, new = JOBS.create(deployment_id, world.cls["id"], world.cls["code"])
+        database = world.app.state.ctx.database
+        job, new = JOBS.create(database, deployment_id, world.cls["id"], world.cls["code"])
         assert new
-        try:
-            with JOBS._lock:
-                running = JOBS._jobs[job.id]
-                running.state, running.total, running.done = "running", 150, 42
-            page = world.admin.device.get(f"/admin/certificates/jobs/{job.id}?lang=en")
-            assert page.status_code == 200
-            assert "42 of 150" in page.text
-            assert '<meta http-equiv="refresh" content="2">' in page.text
-            assert page.headers["refresh"] == "2"
-            assert "<script" not in page.text
-            assert (
-                world.admin.device.get(f"/admin/certificates/jobs/{job.id}.zip").status_code == 409
+        # The row is the job: what another process running it would write is what shows.
+        with database.session() as s:
+            s.execute(
+                update(CertificateJob)
+                .where(CertificateJob.id == job.id)
+                .values(state="running", total=150, done=42, owner="elsewhere:1:x")
             )
-            # Asking again for the same class while it runs does not start a second job.
-            again, new = JOBS.create(deployment_id, world.cls["id"], world.cls["code"])
-            assert again.id == job.id and not new
+        page = world.admin.device.get(f"/admin/certificates/jobs/{job.id}?lang=en")
+        assert page.status_code == 200
+        assert "42 of 150" in page.text
+        assert '<meta http-equiv="refresh" content="2">' in page.text
+        assert page.headers["refresh"] == "2"
+        assert "<script" not in page.text
+        assert world.admin.device.get(f"/admin/certificates/jobs/{job.id}.zip").status_code == 409
+        # Asking again for the same class while it runs does not start a second job.
+        again, new = JOBS.create(database, deployment_id, world.cls["id"], world.cls["code"])
+        assert again.id == job.id and not new
 
-            other = TestPlatform.create(platform_http, issuer="https://third.test", client_id="c3")
-            factories.register(other, deployment_ids=["1"])
-            device = world.device()
-            sign_in(device, other, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản Trị Khác")
-            assert device.get(f"/admin/certificates/jobs/{job.id}").status_code == 404
-            assert device.get(f"/admin/certificates/jobs/{job.id}.zip").status_code == 404
-        finally:
-            with JOBS._lock:
-                JOBS._jobs.pop(job.id, None)
+        other = TestPlatform.create(platform_http, issuer="https://third.test", client_id="c3")
+        factories.register(other, deployment_ids=["1"])
+        device = world.device()
+        sign_in(device, other, [INST_ADMIN, SYS_ADMIN], "admin-1", "Quản Trị Khác")
+        assert device.get(f"/admin/certificates/jobs/{job.id}").status_code == 404
+        assert device.get(f"/admin/certificates/jobs/{job.id}.zip").status_code == 404
+
+    def test_a_job_whose_process_died_shows_failed_and_can_start_again(self, world: World) -> None:
+        deployment_id = _deployment_of(world)
+        database = world.app.state.ctx.database
+        job, _ = JOBS.create(database, deployment_id, world.cls["id"], world.cls["code"])
+        # Its process stopped touching it three minutes ago (killed, or restarted).
+        with database.session() as s:
+            s.execute(
+                update(CertificateJob)
+                .where(CertificateJob.id == job.id)
+                .values(
+                    state="running",
+                    total=5,
+                    done=2,
+                    owner="gone:1:x",
+                    heartbeat_at=utcnow() - timedelta(minutes=3),
+                )
+            )
+        page = world.admin.device.get(f"/admin/certificates/jobs/{job.id}?lang=en")
+        assert page.status_code == 200
+        assert "the server process doing it was stopped or restarted" in page.text
+        assert "refresh" not in page.headers  # finished: it no longer spins
+        listing = world.admin.device.get("/admin/certificates?lang=en")
+        assert "Failed" in listing.text
+        # Starting again makes a new job (the lost one is recorded as failed), which runs.
+        r = world.admin.device.post(
+            f"/admin/certificates/classes/{world.cls['id']}/zip",
+            data={"csrf_token": world.admin.csrf},
+        )
+        assert r.status_code == 303
+        new_id = r.headers["location"].rsplit("/", 1)[-1]
+        assert new_id != job.id
+        assert JOBS.wait(database, new_id, timeout=60)
+        assert world.admin.device.get(f"/admin/certificates/jobs/{new_id}.zip").status_code == 200
+        with database.session(readonly=True) as s:
+            lost = s.get(CertificateJob, job.id)
+            assert lost is not None and lost.state == "failed" and lost.finished_at is not None
+
+    def test_finished_jobs_are_forgotten_after_a_while_and_beyond_twenty(
+        self, world: World
+    ) -> None:
+        deployment_id = _deployment_of(world)
+        database = world.app.state.ctx.database
+        now = utcnow()
+        with database.session() as s:
+            for n in range(25):
+                s.add(
+                    CertificateJob(
+                        id=f"old-{n:02d}",
+                        deployment_id=deployment_id,
+                        class_id=world.cls["id"],
+                        class_code=world.cls["code"],
+                        state="done",
+                        owner="gone:1:x",
+                        created_at=now - timedelta(minutes=60 - n),
+                        finished_at=now - timedelta(minutes=59 - n),
+                        zip_data=b"PK",
+                        zip_size=2,
+                    )
+                )
+            s.add(
+                CertificateJob(
+                    id="ancient",
+                    deployment_id=deployment_id,
+                    class_id=world.cls["id"],
+                    class_code=world.cls["code"],
+                    state="done",
+                    owner="gone:1:x",
+                    created_at=now - timedelta(hours=3),
+                    finished_at=now - timedelta(hours=3),
+                )
+            )
+        job, new = JOBS.create(database, deployment_id, world.cls["id"], world.cls["code"])
+        assert new
+        with database.session(readonly=True) as s:
+            kept = set(s.scalars(select(CertificateJob.id)).all())
+        assert "ancient" not in kept  # finished more than two hours ago
+        assert len(kept) == 20 and job.id in kept  # the newest twenty, the new one among them
+        assert "old-24" in kept and "old-05" not in kept
 
     def test_a_zip_needs_the_form_token_and_someone_to_certify(self, world: World) -> None:
         admin = world.admin

@@ -260,6 +260,36 @@ class TestUserCommands:
         assert code == 2 and "no user" in out
 
 
+class TestServeWorkers:
+    def test_several_workers_on_sqlite_are_refused_with_the_reason(self, tmp_path: Path) -> None:
+        env = {"BLEND727_DATABASE_URL": f"sqlite:///{tmp_path / 'one.db'}"}
+        code, out = run(env, "serve", "--workers", "2")
+        assert code == 2
+        assert "--workers 2 needs PostgreSQL" in out and "--workers 1" in out
+        assert not (tmp_path / "one.db").exists()  # refused before touching anything
+
+    def test_metrics_directory_fresh_or_emptied(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from app.cli import MULTIPROC_ENV, _metrics_dir
+
+        monkeypatch.setenv(MULTIPROC_ENV, "-")  # whatever _metrics_dir sets is undone after
+        monkeypatch.delenv(MULTIPROC_ENV)
+        assert _metrics_dir(1) is None and MULTIPROC_ENV not in os.environ
+        created = _metrics_dir(2)
+        assert created is not None and os.environ[MULTIPROC_ENV] == created
+        assert Path(created).is_dir() and not any(Path(created).iterdir())
+        Path(created).rmdir()
+        # The operator's own directory is kept, emptied of the last run's counts.
+        mine = tmp_path / "prom"
+        mine.mkdir()
+        (mine / "counter_123.db").write_bytes(b"old")
+        (mine / "notes.txt").write_text("kept")
+        monkeypatch.setenv(MULTIPROC_ENV, str(mine))
+        assert _metrics_dir(4) is None
+        assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text, update
 
 from app.config import Settings
 from app.core.db import Database
@@ -22,6 +23,45 @@ class TestHealth:
             response = client.get("/healthz")
         assert response.status_code == 503
         assert response.json()["database"] == "unreachable"
+
+
+class TestReadiness:
+    """/readyz: should a load balancer send this process traffic? /healthz stays liveness."""
+
+    def test_ready_when_database_schema_and_key_are_there(self, client: TestClient) -> None:
+        r = client.get("/readyz")
+        assert r.status_code == 200
+        assert r.json()["status"] == "ready"
+        assert r.json()["checks"] == {"database": "ok", "migrations": "ok", "signing_key": "ok"}
+
+    def test_not_ready_when_the_database_does_not_answer(self) -> None:
+        dead = Database.from_url("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+        settings = Settings(inprocess_worker=False, database_url="sqlite://", secret_key="k" * 40)
+        with TestClient(create_app(settings, dead)) as client:
+            r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["failed"] == ["database", "migrations", "signing_key"]
+        assert r.json()["checks"]["database"] == "unreachable"
+
+    def test_not_ready_when_the_schema_is_behind_the_code(self, client: TestClient, db) -> None:
+        db.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        db.commit()
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["failed"] == ["migrations"]
+        assert "run blend727 db upgrade" in r.json()["checks"]["migrations"]
+        assert client.get("/healthz").status_code == 200  # alive all the same
+
+    def test_not_ready_without_a_signing_key(self, client: TestClient, db) -> None:
+        from app.core.time import utcnow
+        from app.keys.models import ToolKey
+
+        db.execute(update(ToolKey).values(retires_at=utcnow()))
+        db.commit()
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["failed"] == ["signing_key"]
+        assert r.json()["checks"]["signing_key"] == "missing"
 
 
 class TestRegistrationDetails:

@@ -44,6 +44,7 @@ GLOBAL_TABLES: dict[str, str] = {
     "tool_key": "the tool's signing keys belong to the installation (its JWKS URL)",
     "tool_secret": "the installation's generated secret",
     "demo_platform_key": "the demonstration platform's key",
+    "lease": "which process runs periodic work now: leases of a few minutes",
     "platform_invitation": "the operator's one-time registration invitations (hashes only)",
 }
 
@@ -51,6 +52,7 @@ GLOBAL_TABLES: dict[str, str] = {
 EXCLUDED_TABLES: dict[str, str] = {
     "web_session": "sign-ins: after a restore people open blend727 from the LMS again",
     "lti_used_nonce": "replay protection of launches that are minutes old",
+    "certificate_job": "ZIPs of certificates built on request; kept two hours, made again at will",
     "lti_handoff": "two-minute hand-offs of a launch to a new window",
 }
 

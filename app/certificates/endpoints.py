@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -169,7 +170,7 @@ def _admin_page(
             "issuer": issuer,
             "limits": ISSUER_FIELDS,
             "rows": service.class_overview(viewer.deployment_id, local(now).date()),
-            "jobs": JOBS.recent(viewer.deployment_id),
+            "jobs": JOBS.recent(get_context(request).database, viewer.deployment_id),
         },
         status_code=status_code,
     )
@@ -222,37 +223,49 @@ def start_zip(
             viewer.deployment_id, class_id, local(now).date()
         )
         code = cls.code
-    job, new = JOBS.create(viewer.deployment_id, class_id, code)
+    job, new = JOBS.create(ctx.database, viewer.deployment_id, class_id, code)
     if new:
         # Started once the response is on its way: the job's session never overlaps this
         # request's, and the request does not wait for the work.
         work = build_class_zip(ctx.database, ctx.settings.public_base_url, now)
-        background.add_task(JOBS.submit, job.id, work)
+        background.add_task(JOBS.submit, ctx.database, job, work)
     return RedirectResponse(f"/admin/certificates/jobs/{job.id}", status_code=303)
 
 
 @router.get("/admin/certificates/jobs/{job_id}.zip")
-def job_zip(job_id: str, viewer: Viewer = AdminOnly) -> Response:
-    job = JOBS.get(viewer.deployment_id, job_id)
+def job_zip(job_id: str, request: Request, viewer: Viewer = AdminOnly) -> Response:
+    database = get_context(request).database
+    job = JOBS.get(database, viewer.deployment_id, job_id)
     if job is None:
         raise NotFound()
-    if job.state != "done" or job.path is None or not job.path.exists():
+    data = JOBS.zip_data(database, viewer.deployment_id, job_id) if job.state == "done" else None
+    if data is None:
         raise Conflict(
             "The ZIP file is not ready yet.",
             code="certificate_zip_not_ready",
             advice="Wait until the page of the job says it is done.",
         )
-    return FileResponse(
-        job.path,
+    return Response(
+        data,
         media_type="application/zip",
-        filename=job.download_name,
-        headers={"Cache-Control": "private, no-store"},
+        headers={
+            "Cache-Control": "private, no-store",
+            "Content-Disposition": attachment(job.download_name),
+        },
     )
+
+
+def attachment(name: str) -> str:
+    """``Content-Disposition`` for a download (RFC 6266; UTF-8 names as RFC 5987)."""
+    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "") or "download"
+    if ascii_name == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name)}"
 
 
 @router.get("/admin/certificates/jobs/{job_id}")
 def job_page(job_id: str, request: Request, viewer: Viewer = AdminOnly) -> Response:
-    job = JOBS.get(viewer.deployment_id, job_id)
+    job = JOBS.get(get_context(request).database, viewer.deployment_id, job_id)
     if job is None:
         raise NotFound()
     headers = {} if job.finished else {"Refresh": str(REFRESH_SECONDS)}

@@ -1,36 +1,40 @@
 """Long work off the event loop: building the ZIP of a class's certificates.
 
 A ZIP of 150 certificates takes seconds of CPU (each PDF ~0.1 s). The administrator's
-request only starts a job and is answered at once; the job runs in a small thread pool
-(never on the event loop), with a database session of its own, and reports its progress
-("n of m") to a page that refreshes itself. The finished ZIP is a temporary file, served
-by the job's download address and deleted when the job is forgotten (after ``KEEP``).
+request only starts a job and is answered at once; the job runs in a small thread pool of
+the process that accepted the request (never on the event loop), with database sessions of
+its own, and reports its progress ("n of m") to a page that refreshes itself.
 
-The registry is in process memory: with several server processes an administrator's next
-request may reach a process that does not know the job. A shared store (database table or
-Redis) is needed then — see issue #6.
+Nothing of a job lives in process memory: the ``certificate_job`` row holds its state,
+progress, owner (the process running it) and, once done, the ZIP itself, so the next request
+may reach any server process. The owner touches ``heartbeat_at`` as it works (and for its
+jobs still waiting for a thread); a job whose heartbeat is older than ``LOST_AFTER`` — its
+process died or was restarted — is shown as failed, and the class's ZIP may be started again.
+Finished jobs are forgotten after ``KEEP`` (at most ``MAX_JOBS_PER_DEPLOYMENT`` are kept).
 """
 
 from __future__ import annotations
 
+import io
 import logging
-import os
 import secrets
-import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
+from app.certificates.models import CertificateJob
 from app.certificates.pdf import render_certificate
+from app.certificates.repository import CertificateJobRepository
 from app.certificates.rules import file_name, verify_url
 from app.certificates.service import CertificateService
 from app.core.db import Database
 from app.core.time import utcnow
+from app.ops.service import process_name
 
 log = logging.getLogger("blend727.certificates")
 
@@ -40,6 +44,10 @@ KEEP = timedelta(hours=2)
 MAX_JOBS_PER_DEPLOYMENT = 20
 #: Jobs that run at once in a process; more wait their turn.
 WORKERS = 2
+#: A job not touched for this long belongs to a process that is gone.
+LOST_AFTER = timedelta(minutes=2)
+#: Seconds between two progress writes of a running job (each also a heartbeat).
+PROGRESS_EVERY = 1.0
 
 State = Literal["queued", "running", "done", "failed"]
 
@@ -53,10 +61,16 @@ FAILED = N_(
     "The certificates could not be built. Try again; if it fails again, tell the people "
     "who run blend727."
 )
+LOST = N_(
+    "Building the certificates stopped: the server process doing it was stopped or "
+    "restarted. Start the ZIP file again from the Certificates page."
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ZipJob:
+    """What a page shows of a job (a copy of its row, without the ZIP)."""
+
     id: str
     deployment_id: int
     class_id: int
@@ -65,11 +79,10 @@ class ZipJob:
     state: State = "queued"
     total: int = 0
     done: int = 0
-    path: Path | None = None
     finished_at: datetime | None = None
     #: An English message id when the job failed.
     error: str | None = None
-    _event: threading.Event = field(default_factory=threading.Event, repr=False)
+    size: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -80,12 +93,61 @@ class ZipJob:
         return f"chung-nhan-{self.class_code}.zip"
 
 
+def _view(row: CertificateJob, now: datetime) -> ZipJob:
+    state, error = row.state, row.error
+    if state in ("queued", "running") and row.heartbeat_at < now - LOST_AFTER:
+        state, error = "failed", LOST  # its process is gone; the next start marks it so
+    return ZipJob(
+        id=row.id,
+        deployment_id=row.deployment_id,
+        class_id=row.class_id,
+        class_code=row.class_code,
+        created_at=row.created_at,
+        state=state,  # type: ignore[arg-type]
+        total=row.total,
+        done=row.done,
+        finished_at=row.finished_at,
+        error=error,
+        size=row.zip_size,
+    )
+
+
+class Progress:
+    """Given to the work: ``set(done, total)`` records progress (at most once a second, and
+    always the last call before the work returns)."""
+
+    def __init__(self, database: Database, job: ZipJob, owner: str) -> None:
+        self.database = database
+        self.job = job
+        self.owner = owner
+        self.done = 0
+        self.total = 0
+        self._written = 0.0
+
+    def set(self, done: int, total: int, *, force: bool = False) -> None:
+        self.done, self.total = done, total
+        now = time.monotonic()
+        if force or now - self._written >= PROGRESS_EVERY:
+            self._written = now
+            with self.database.session() as db:
+                CertificateJobRepository(db).progress(
+                    self.job.id, self.owner, done, total, utcnow()
+                )
+
+
+#: The work of a job: builds the ZIP, reporting progress; returns its bytes.
+Work = Callable[[ZipJob, Progress], bytes]
+
+
 class JobRegistry:
+    """Creates, runs and reads ZIP jobs. Its only memory is this process's thread pool (and
+    events that let a caller in this process wait for a job it runs)."""
+
     def __init__(self, workers: int = WORKERS) -> None:
-        self._jobs: dict[str, ZipJob] = {}
         self._lock = threading.Lock()
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
+        self._finished: dict[str, threading.Event] = {}
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -94,115 +156,138 @@ class JobRegistry:
             return self._pool
 
     # -- reading ---------------------------------------------------------------------------
-    def get(self, deployment_id: int, job_id: str) -> ZipJob | None:
-        """A copy of the job, if it is this deployment's (another tenant's job is unknown)."""
-        self._prune()
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.deployment_id != deployment_id:
+    def get(self, database: Database, deployment_id: int, job_id: str) -> ZipJob | None:
+        """The job, if it is this deployment's (another tenant's job is unknown) and not
+        forgotten yet."""
+        now = utcnow()
+        with database.session(readonly=True) as db:
+            row = CertificateJobRepository(db).get(deployment_id, job_id)
+            if row is None or _forgotten(row, now):
                 return None
-            return replace(job)
+            return _view(row, now)
 
-    def recent(self, deployment_id: int) -> list[ZipJob]:
-        self._prune()
-        with self._lock:
-            jobs = [replace(j) for j in self._jobs.values() if j.deployment_id == deployment_id]
-        return sorted(jobs, key=lambda j: j.created_at, reverse=True)
+    def recent(self, database: Database, deployment_id: int) -> list[ZipJob]:
+        now = utcnow()
+        with database.session(readonly=True) as db:
+            rows = CertificateJobRepository(db).recent(deployment_id, MAX_JOBS_PER_DEPLOYMENT)
+            return [_view(r, now) for r in rows if not _forgotten(r, now)]
 
-    def wait(self, job_id: str, timeout: float) -> bool:
+    def zip_data(self, database: Database, deployment_id: int, job_id: str) -> bytes | None:
+        with database.session(readonly=True) as db:
+            return CertificateJobRepository(db).zip_data(deployment_id, job_id)
+
+    def wait(self, database: Database, job_id: str, timeout: float) -> bool:
         """Block until the job is finished (tests, command-line use); True if it is."""
         with self._lock:
-            job = self._jobs.get(job_id)
-        return job is not None and job._event.wait(timeout)
+            event = self._finished.get(job_id)
+        if event is not None:
+            return event.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            with database.session(readonly=True) as db:
+                row = CertificateJobRepository(db).by_id(job_id)
+                job = _view(row, utcnow()) if row is not None else None
+            if job is not None and job.finished:
+                return True
+            if job is None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
 
     # -- starting --------------------------------------------------------------------------
-    def create(self, deployment_id: int, class_id: int, class_code: str) -> tuple[ZipJob, bool]:
-        """A new queued job, or the class's job still under way (``False``: not new)."""
-        self._prune()
-        with self._lock:
-            for job in self._jobs.values():
-                if (
-                    job.deployment_id == deployment_id
-                    and job.class_id == class_id
-                    and not job.finished
-                ):
-                    return replace(job), False
-            job = ZipJob(
+    def create(
+        self, database: Database, deployment_id: int, class_id: int, class_code: str
+    ) -> tuple[ZipJob, bool]:
+        """A new queued job owned by this process, or the class's job still under way
+        (``False``: not new)."""
+        now = utcnow()
+        with database.session() as db:
+            repo = CertificateJobRepository(db)
+            repo.lock_class(class_id)
+            repo.fail_lost(now - LOST_AFTER, now, LOST)
+            repo.prune(now - KEEP, MAX_JOBS_PER_DEPLOYMENT - 1)  # room for a new one
+            running = repo.under_way(deployment_id, class_id)
+            if running is not None:
+                return _view(running, now), False
+            row = CertificateJob(
                 id=secrets.token_hex(12),
                 deployment_id=deployment_id,
                 class_id=class_id,
                 class_code=class_code,
-                created_at=utcnow(),
+                state="queued",
+                total=0,
+                done=0,
+                owner=process_name(),
+                created_at=now,
+                heartbeat_at=now,
             )
-            self._jobs[job.id] = job
-            return replace(job), True
+            repo.add(row)
+            return _view(row, now), True
 
-    def submit(self, job_id: str, work: Callable[[ZipJob], None]) -> None:
-        """Run ``work`` on the job in the pool (it reports progress on the job it is given)."""
+    def submit(self, database: Database, job: ZipJob, work: Work) -> None:
+        """Run ``work`` for the job in this process's pool."""
         with self._lock:
-            job = self._jobs[job_id]
-        self._executor().submit(self._run, job, work)
+            self._finished[job.id] = threading.Event()
+        self._executor().submit(self._run, database, job, work, process_name())
 
-    def _run(self, job: ZipJob, work: Callable[[ZipJob], None]) -> None:
+    def _run(self, database: Database, job: ZipJob, work: Work, owner: str) -> None:
         try:
-            job.state = "running"
-            work(job)
-            job.state = "done"
+            with database.session() as db:
+                if not CertificateJobRepository(db).start(job.id, owner, utcnow()):
+                    return  # taken as lost meanwhile: a new job will do the work
+            progress = Progress(database, job, owner)
+            try:
+                data = work(job, progress)
+            except Exception:
+                log.exception("certificate ZIP job %s (class %s) failed", job.id, job.class_id)
+                with database.session() as db:
+                    CertificateJobRepository(db).finish(
+                        job.id, owner, utcnow(), state="failed", error=FAILED
+                    )
+                return
+            with database.session() as db:
+                CertificateJobRepository(db).finish(
+                    job.id,
+                    owner,
+                    utcnow(),
+                    state="done",
+                    done=progress.done,
+                    total=progress.total,
+                    zip_data=data,
+                    zip_size=len(data),
+                )
         except Exception:
-            log.exception("certificate ZIP job %s (class %s) failed", job.id, job.class_id)
-            job.error = FAILED
-            job.state = "failed"
+            log.exception("certificate ZIP job %s: could not record its outcome", job.id)
         finally:
-            job.finished_at = utcnow()
-            job._event.set()
+            with self._lock:
+                event = self._finished.pop(job.id, None)
+            if event is not None:
+                event.set()
 
-    # -- forgetting ------------------------------------------------------------------------
-    def _prune(self) -> None:
-        now = utcnow()
-        with self._lock:
-            gone = [
-                j
-                for j in self._jobs.values()
-                if j.finished and j.finished_at is not None and now - j.finished_at > KEEP
-            ]
-            by_deployment: dict[int, list[ZipJob]] = {}
-            for j in self._jobs.values():
-                by_deployment.setdefault(j.deployment_id, []).append(j)
-            for jobs in by_deployment.values():
-                finished = sorted((j for j in jobs if j.finished), key=lambda j: j.created_at)
-                gone += finished[: max(0, len(jobs) - MAX_JOBS_PER_DEPLOYMENT)]
-            for j in gone:
-                self._jobs.pop(j.id, None)
-        for j in gone:
-            if j.path is not None:
-                j.path.unlink(missing_ok=True)
+
+def _forgotten(row: CertificateJob, now: datetime) -> bool:
+    return row.finished_at is not None and now - row.finished_at > KEEP
 
 
 JOBS = JobRegistry()
 
 
-def build_class_zip(database: Database, base_url: str, now: datetime) -> Callable[[ZipJob], None]:
+def build_class_zip(database: Database, base_url: str, now: datetime) -> Work:
     """The work of a class ZIP job: issue what is due (one transaction), then draw each PDF
-    into a temporary ZIP, counting as it goes."""
+    into the ZIP, counting as it goes."""
 
-    def work(job: ZipJob) -> None:
+    def work(job: ZipJob, progress: Progress) -> bytes:
         with database.session() as db:
             printable = CertificateService(db).issue_class(job.deployment_id, job.class_id, now)
-        job.total = len(printable)
-        fd, name = tempfile.mkstemp(prefix="blend727-certificates-", suffix=".zip")
-        path = Path(name)
-        try:
-            taken: set[str] = set()
-            with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-                for item in printable:
-                    pdf = render_certificate(
-                        item.snapshot, item.code, verify_url(base_url, item.code)
-                    )
-                    zf.writestr(file_name(item.name, taken), pdf)
-                    job.done += 1
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        job.path = path
+        total = len(printable)
+        progress.set(0, total, force=True)
+        buffer = io.BytesIO()
+        taken: set[str] = set()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for done, item in enumerate(printable, start=1):
+                pdf = render_certificate(item.snapshot, item.code, verify_url(base_url, item.code))
+                zf.writestr(file_name(item.name, taken), pdf)
+                progress.set(done, total)
+        progress.done = total
+        return buffer.getvalue()
 
     return work

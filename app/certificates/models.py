@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from app.core.db import Base
 from app.core.time import utcnow
@@ -50,3 +50,37 @@ class CertificateIssuer(Base):
     signer_title: Mapped[str | None] = mapped_column(String(255), default=None)
     place: Mapped[str | None] = mapped_column(String(120), default=None)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CertificateJob(Base):
+    """Building the ZIP of a class's certificates (``app.certificates.jobs``).
+
+    Run by the server process that accepted the request (``owner``), which writes its
+    progress here and touches ``heartbeat_at`` as it goes; any process shows it. A job whose
+    heartbeat stopped (its process died) is shown as failed and may be started again. The
+    finished ZIP is kept in ``zip_data`` (a few MB), so any process can serve it.
+    """
+
+    __tablename__ = "certificate_job"
+    __table_args__ = (
+        Index("ix_certificate_job_deployment_created", "deployment_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"))
+    class_id: Mapped[int] = mapped_column(
+        ForeignKey("training_class.id", ondelete="CASCADE"), index=True
+    )
+    class_code: Mapped[str] = mapped_column(String(64))
+    # queued | running | done | failed
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # An English message id when the job failed.
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    zip_size: Mapped[int | None] = mapped_column(Integer, default=None)
+    zip_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, default=None))

@@ -10,11 +10,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.catalogue.models import ModuleVersion
-from app.certificates.models import Certificate, CertificateIssuer
+from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
 from app.classes.models import Enrolment, EnrolmentStatus, TrainingClass
 from app.core.upsert import insert_if_absent
 from app.grading.models import ModuleResultRow
@@ -168,3 +168,137 @@ class CertificateRepository:
             .group_by(Enrolment.class_id)
         )
         return {int(c): int(n) for c, n in self.session.execute(stmt).all()}
+
+
+class CertificateJobRepository:
+    """The ZIP jobs (``app.certificates.jobs``): every process reads and writes them here."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, deployment_id: int, job_id: str) -> CertificateJob | None:
+        stmt = select(CertificateJob).where(
+            CertificateJob.id == job_id, CertificateJob.deployment_id == deployment_id
+        )
+        return self.session.scalars(stmt).first()
+
+    def by_id(self, job_id: str) -> CertificateJob | None:
+        return self.session.get(CertificateJob, job_id)
+
+    def recent(self, deployment_id: int, limit: int) -> Sequence[CertificateJob]:
+        stmt = (
+            select(CertificateJob)
+            .where(CertificateJob.deployment_id == deployment_id)
+            .order_by(CertificateJob.created_at.desc(), CertificateJob.id)
+            .limit(limit)
+        )
+        return self.session.scalars(stmt).all()
+
+    def lock_class(self, class_id: int) -> None:
+        """Serialise job creation per class (PostgreSQL row lock; SQLite writers already
+        take turns), so two processes never start two jobs for one class."""
+        self.session.execute(
+            select(TrainingClass.id).where(TrainingClass.id == class_id).with_for_update()
+        )
+
+    def under_way(self, deployment_id: int, class_id: int) -> CertificateJob | None:
+        stmt = select(CertificateJob).where(
+            CertificateJob.deployment_id == deployment_id,
+            CertificateJob.class_id == class_id,
+            CertificateJob.state.in_(("queued", "running")),
+        )
+        return self.session.scalars(stmt).first()
+
+    def add(self, job: CertificateJob) -> None:
+        self.session.add(job)
+        self.session.flush()
+
+    def fail_lost(self, heartbeat_before: datetime, now: datetime, error: str) -> int:
+        """Mark failed the jobs whose process stopped touching them."""
+        result = self.session.execute(
+            update(CertificateJob)
+            .where(
+                CertificateJob.state.in_(("queued", "running")),
+                CertificateJob.heartbeat_at < heartbeat_before,
+            )
+            .values(state="failed", finished_at=now, error=error)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def start(self, job_id: str, owner: str, now: datetime) -> bool:
+        """queued → running, only for its owner and only once."""
+        result = self.session.execute(
+            update(CertificateJob)
+            .where(
+                CertificateJob.id == job_id,
+                CertificateJob.owner == owner,
+                CertificateJob.state == "queued",
+            )
+            .values(state="running", heartbeat_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def progress(self, job_id: str, owner: str, done: int, total: int, now: datetime) -> None:
+        self.session.execute(
+            update(CertificateJob)
+            .where(CertificateJob.id == job_id, CertificateJob.owner == owner)
+            .values(done=done, total=total, heartbeat_at=now)
+        )
+        # The owner's jobs waiting for a thread are alive too.
+        self.session.execute(
+            update(CertificateJob)
+            .where(CertificateJob.owner == owner, CertificateJob.state == "queued")
+            .values(heartbeat_at=now)
+        )
+
+    def finish(self, job_id: str, owner: str, now: datetime, **values: Any) -> bool:
+        result = self.session.execute(
+            update(CertificateJob)
+            .where(
+                CertificateJob.id == job_id,
+                CertificateJob.owner == owner,
+                CertificateJob.state.in_(("queued", "running")),
+            )
+            .values(finished_at=now, heartbeat_at=now, **values)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def zip_data(self, deployment_id: int, job_id: str) -> bytes | None:
+        stmt = select(CertificateJob.zip_data).where(
+            CertificateJob.id == job_id,
+            CertificateJob.deployment_id == deployment_id,
+            CertificateJob.state == "done",
+        )
+        return self.session.scalar(stmt)
+
+    def prune(self, finished_before: datetime, keep_per_deployment: int) -> int:
+        """Forget finished jobs older than ``finished_before``, and all but the newest
+        ``keep_per_deployment`` jobs of each deployment (finished ones only)."""
+        result = self.session.execute(
+            delete(CertificateJob).where(
+                CertificateJob.state.in_(("done", "failed")),
+                CertificateJob.finished_at < finished_before,
+            )
+        )
+        gone = int(getattr(result, "rowcount", 0) or 0)
+        crowded = self.session.execute(
+            select(CertificateJob.deployment_id)
+            .group_by(CertificateJob.deployment_id)
+            .having(func.count() > keep_per_deployment)
+        ).scalars()
+        for deployment_id in list(crowded):
+            keep = (
+                select(CertificateJob.id)
+                .where(CertificateJob.deployment_id == deployment_id)
+                .order_by(CertificateJob.created_at.desc(), CertificateJob.id)
+                .limit(keep_per_deployment)
+            )
+            result = self.session.execute(
+                delete(CertificateJob).where(
+                    CertificateJob.deployment_id == deployment_id,
+                    CertificateJob.state.in_(("done", "failed")),
+                    CertificateJob.id.not_in(keep),
+                )
+            )
+            gone += int(getattr(result, "rowcount", 0) or 0)
+        return gone

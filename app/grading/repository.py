@@ -43,6 +43,20 @@ class GradingRepository:
             stmt = stmt.where(Enrolment.id.in_(enrolment_ids))
         return [(r[0], r[1]) for r in self.session.execute(stmt).all()]
 
+    def lock_enrolments(self, enrolment_ids: Sequence[int]) -> None:
+        """Hold the learners' rows until commit (PostgreSQL), so that two refreshes of one
+        learner — a request in one process, the worker's sweep in another — take turns, and
+        the second reads what the first wrote (no lost update, no duplicate result row).
+        SQLite's writers already take turns."""
+        if not enrolment_ids or self.session.get_bind().dialect.name != "postgresql":
+            return
+        self.session.execute(
+            select(Enrolment.id)
+            .where(Enrolment.id.in_(enrolment_ids))
+            .order_by(Enrolment.id)
+            .with_for_update()
+        )
+
     def session_ids(self, class_id: int) -> list[int]:
         stmt = (
             select(ClassSession.id)

@@ -16,7 +16,7 @@ write.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -54,6 +54,7 @@ from app.grading.rules import (
 from app.identity.models import ResourceLink, User
 from app.learning.repository import LearningRepository
 from app.learning.rules import Item, items_of
+from app.ops.service import PeriodicTask
 from modules.catalogue import AssessmentSpec
 
 log = logging.getLogger("blend727.grading")
@@ -62,6 +63,9 @@ log = logging.getLogger("blend727.grading")
 LINE_ITEM_TAG = "blend727-module-result"
 SCORE_MAXIMUM = Decimal(10)
 SWEEP_EVERY = timedelta(seconds=60)
+#: How long a sweep holds its lease before it must renew it (between LMS calls).
+SWEEP_HOLD = timedelta(minutes=5)
+SWEEP_LEASE = "result-sweep"
 
 CLASSIFICATION_NAMES = {
     INCOMPLETE: ("Chưa đủ điểm thành phần", "Not all components scored"),
@@ -130,6 +134,7 @@ class GradingService:
         items = items_of(spec, class_schedule)
         learners = self.repo.enrolments(cls.id, enrolment_ids)
         ids = [e.id for e, _ in learners]
+        self.repo.lock_enrolments(ids)  # what follows reads after any other refresh of them
         session_ids = self.repo.session_ids(cls.id)
         marks = self.repo.marks(cls.id, ids)
         done = self.learning.progress(ids)
@@ -468,28 +473,26 @@ class ResultSweeper:
         self.http = http
         self.token_cache = token_cache
         self.batch = batch
-        self._next: datetime | None = None
+        # One sweep at a time across every server and worker process (a lease row): two
+        # sweeps at once could create a class's gradebook column twice.
+        self.task = PeriodicTask(database, SWEEP_LEASE, every=SWEEP_EVERY, hold=SWEEP_HOLD)
 
     def run_if_due(self, now: datetime | None = None) -> None:
-        now = now or utcnow()
-        if self._next is not None and now < self._next:
-            return
-        self._next = now + SWEEP_EVERY
         try:
-            self.run(now)
+            self.task.run_if_due(lambda keep: self.run(now or utcnow(), keep), now)
         except Exception:  # the sweep must never stop the sending
             log.exception("result sweep failed")
 
-    def run(self, now: datetime) -> dict[str, int]:
+    def run(self, now: datetime, keep: Callable[[], bool] | None = None) -> dict[str, int]:
         today = local(now).date()
-        found = self.find_line_items(today)
+        found = self.find_line_items(today, keep)
         settled = 0
         with self.database.session() as db:
             for class_id, ids in GradingRepository(db).results_to_settle(today, self.batch).items():
                 settled += len(GradingService(db).refresh(class_id, ids, now=now))
         return {"line_items": found, "settled": settled}
 
-    def find_line_items(self, today: Any) -> int:
+    def find_line_items(self, today: Any, keep: Callable[[], bool] | None = None) -> int:
         from app.catalogue.service import display_title, spec_of
         from app.keys.service import KeyService
         from app.passback.service import line_item_belongs, platform_urls
@@ -524,6 +527,8 @@ class ResultSweeper:
         for class_id, label, endpoint, resource_link_id, platform in todo:
             if platform is None or not platform.active:
                 continue
+            if keep is not None and not keep():
+                break  # another process took the sweep over (this one was too slow)
             urls = platform_urls(platform)
             coupled = endpoint.get("lineitem")
             if coupled and not line_item_belongs(coupled, endpoint, urls):

@@ -59,6 +59,7 @@ from app.deeplink.service import deep_link_location
 from app.keys.service import KeyService
 from app.launch.repository import NonceRepository
 from app.launch.service import Continuation, HandoffService, LaunchOutcome, LaunchService
+from app.ops.metrics import LAUNCHES, counting_refusals
 from app.platforms.service import lti_endpoints, moodle_form, tool_description
 from app.rosters.service import RosterService
 from lti.errors import LaunchRefused
@@ -206,9 +207,10 @@ def _landing(ctx: AppContext, launch: ValidatedLaunch, outcome: LaunchOutcome) -
 @router.api_route("/lti/login", methods=["GET", "POST"], summary="OIDC login initiation")
 async def login(request: Request) -> Response:
     ctx = get_context(request)
-    params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    # The login reads two rows and never touches the network (see app.core.concurrency).
-    result = await run_read(ctx, _login, ctx, params, dict(request.cookies))
+    with counting_refusals():
+        params = await read_params(request, ctx.settings.max_launch_body_bytes)
+        # The login reads two rows and never touches the network (see app.core.concurrency).
+        result = await run_read(ctx, _login, ctx, params, dict(request.cookies))
     response: Response
     if result.storage_target or (_framed(request) and not request.cookies):
         # The page when the platform offers storage, or in a frame that brought no cookie
@@ -250,17 +252,19 @@ def _login_page(
 @router.post("/lti/launch", summary="LTI launch (OIDC redirect URI)")
 async def launch(request: Request) -> Response:
     ctx = get_context(request)
-    params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    state = params.get("state", "")
-    if state and state_cookie_name(state) not in request.cookies:
-        stored_in = storage_target_of_state(state)
-        if stored_in is not None and params.get("id_token"):
-            checked = await run_in_threadpool(_check_launch, ctx, params)
-            target = clean_storage_target(params.get("lti_storage_target")) or stored_in
-            return _storage_check_page(request, checked, params, target)
-        if _framed(request):
-            raise LaunchRefused("cookies_blocked", "no state cookie in a frame, no storage")
-    outcome, location = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
+    with counting_refusals():
+        params = await read_params(request, ctx.settings.max_launch_body_bytes)
+        state = params.get("state", "")
+        if state and state_cookie_name(state) not in request.cookies:
+            stored_in = storage_target_of_state(state)
+            if stored_in is not None and params.get("id_token"):
+                checked = await run_in_threadpool(_check_launch, ctx, params)
+                target = clean_storage_target(params.get("lti_storage_target")) or stored_in
+                return _storage_check_page(request, checked, params, target)
+            if _framed(request):
+                raise LaunchRefused("cookies_blocked", "no state cookie in a frame, no storage")
+        outcome, location = await run_in_threadpool(_launch, ctx, params, dict(request.cookies))
+    LAUNCHES.labels(outcome.message_type, outcome.role).inc()
     log.info(
         "launch accepted",
         extra={"role": outcome.role, "message_type": outcome.message_type},
@@ -317,10 +321,12 @@ async def launch_confirm(request: Request) -> Response:
     """The id_token again, posted by the storage check page once the platform's storage
     returned this launch's state (see the module's docstring for what that proves)."""
     ctx = get_context(request)
-    if not _from_own_page(request, ctx):
-        raise LaunchRefused("storage_unconfirmed", "confirmation not posted by our own page")
-    params = await read_params(request, ctx.settings.max_launch_body_bytes)
-    outcome, handoff = await run_in_threadpool(_confirm, ctx, params)
+    with counting_refusals():
+        if not _from_own_page(request, ctx):
+            raise LaunchRefused("storage_unconfirmed", "confirmation not posted by our own page")
+        params = await read_params(request, ctx.settings.max_launch_body_bytes)
+        outcome, handoff = await run_in_threadpool(_confirm, ctx, params)
+    LAUNCHES.labels(outcome.message_type, outcome.role).inc()
     log.info(
         "launch accepted through platform storage",
         extra={"role": outcome.role, "message_type": outcome.message_type},
@@ -376,7 +382,8 @@ async def launch_continue(request: Request, h: str = "", w: str = "") -> Respons
 
 @router.get("/lti/launch", include_in_schema=False)
 def launch_get() -> Response:
-    raise LaunchRefused("method_not_allowed", "GET on /lti/launch")
+    with counting_refusals():
+        raise LaunchRefused("method_not_allowed", "GET on /lti/launch")
 
 
 @router.get("/lti/jwks.json", summary="The tool's public keys (RFC 7517)")
