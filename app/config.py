@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         "readable by the service account only.",
     )
     demo: bool = Field(default=False, description="Switch on the built-in demonstration platform.")
+    frame_ancestors: str = Field(
+        default="",
+        description="Other sites (origins, space- or comma-separated) that may show blend727 in "
+        "a frame, besides the registered LMSs (their issuer and login addresses) — e.g. an LMS "
+        "whose pages live on another host than its issuer.",
+    )
     demo_platform_url: str | None = Field(
         default=None,
         description=(
@@ -149,6 +155,7 @@ class Settings(BaseSettings):
                 "bytes in base64 (openssl rand -base64 32); see the README, Operations."
             )
         return warnings
+
     metrics_token: str | None = Field(
         default=None,
         description="Bearer token Prometheus sends to read /metrics. Unset: /metrics answers "

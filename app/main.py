@@ -26,6 +26,7 @@ from app.certificates.endpoints import router as certificates_router
 from app.classes.endpoints import router as classes_api
 from app.config import Settings, get_settings
 from app.core.db import Database
+from app.core.framing import REFRESH_SECONDS as FRAMING_REFRESH_SECONDS
 from app.core.handlers import install as install_handlers
 from app.core.logs import configure_logging
 from app.core.middleware import RequestContextMiddleware
@@ -103,6 +104,21 @@ async def _purge_forever(ctx: AppContext) -> None:
             log.exception("housekeeping failed")
 
 
+def _refresh_framing(ctx: AppContext) -> None:
+    try:
+        ctx.framing.refresh(ctx.database)
+    except Exception:
+        log.exception("could not read the LMSs allowed to frame blend727; keeping the last list")
+
+
+async def _refresh_framing_forever(ctx: AppContext) -> None:
+    """Every process reads the registered LMSs again now and then (a registration or an
+    approval made by another process shows within REFRESH_SECONDS)."""
+    while True:
+        await asyncio.sleep(FRAMING_REFRESH_SECONDS)
+        await run_in_threadpool(_refresh_framing, ctx)
+
+
 async def _send_scores_forever(ctx: AppContext) -> None:
     """The in-process outbox worker of `blend727 serve` (off with BLEND727_INPROCESS_WORKER=0)."""
     from app.grading.service import ResultSweeper
@@ -134,9 +150,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Everything imported and built so far lives as long as the process: moved out of the
     # garbage collector's view, a full collection no longer walks ~200,000 objects (it paused
     # requests 150–240 ms at p99 in benches/dashboards.py).
+    await run_in_threadpool(_refresh_framing, ctx)
     gc.collect()
     gc.freeze()
-    tasks = [asyncio.create_task(_purge_forever(ctx))]
+    tasks = [
+        asyncio.create_task(_purge_forever(ctx)),
+        asyncio.create_task(_refresh_framing_forever(ctx)),
+    ]
     if ctx.settings.inprocess_worker:
         tasks.append(asyncio.create_task(_send_scores_forever(ctx)))
     try:
@@ -165,6 +185,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         default_locale=settings.default_locale,
         https=settings.secure_cookies,
         access_log=settings.log_format == "json",
+        framing=app.state.ctx.framing,
     )
     app.add_middleware(MetricsMiddleware)  # times the whole request
     # Outermost, so that the request context and its access line see the real client.

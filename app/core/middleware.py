@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.framing import FrameAncestors
 from app.core.i18n import SUPPORTED_LOCALES
 from app.core.logs import request_id_var
 
@@ -37,7 +38,6 @@ CONTENT_SECURITY_POLICY = (
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
-    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
 ]
 
 
@@ -65,8 +65,10 @@ class RequestContextMiddleware:
         default_locale: str = "vi",
         https: bool = False,
         access_log: bool = False,
+        framing: FrameAncestors | None = None,
     ) -> None:
         self.app = app
+        self.framing = framing or FrameAncestors()
         self.default_locale = default_locale
         self.https = https
         self.access_log = access_log
@@ -113,6 +115,9 @@ class RequestContextMiddleware:
                 for key, value in SECURITY_HEADERS:
                     if key not in present:
                         headers.append((key, value))
+                if b"content-security-policy" not in present:
+                    policy = self.framing.policy_for(scope.get("path", ""))
+                    headers.append((b"content-security-policy", policy))
                 headers.append((b"x-request-id", request_id.encode()))
                 if override:
                     attrs = "Path=/; Max-Age=31536000; HttpOnly"

@@ -15,6 +15,7 @@ from fastapi import Request
 
 from app.config import Settings
 from app.core.db import Database
+from app.core.framing import FrameAncestors
 from app.keys import crypto
 from app.keys.service import KeyService
 from lti.http import build_session
@@ -29,6 +30,7 @@ class AppContext:
     database: Database
     http: requests.Session
     key_cache: PlatformKeyCache
+    framing: FrameAncestors = field(default_factory=FrameAncestors)
     _secret: str | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -43,6 +45,9 @@ class AppContext:
             database=database or Database.from_url(settings.database_url),
             http=http,
             key_cache=PlatformKeyCache(http, settings.platform_jwks_cache_seconds),
+            framing=FrameAncestors(
+                settings.frame_ancestors.replace(",", " ").split(), demo=settings.demo
+            ),
         )
 
     @property

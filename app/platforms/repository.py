@@ -58,6 +58,16 @@ class PlatformRepository:
         stmt = select(Platform).where(Platform.issuer == issuer, Platform.client_id == client_id)
         return self.session.scalars(stmt).first()
 
+    def frame_urls(self, *, include_demo: bool = False) -> list[str]:
+        """Issuer and authorization URLs of every active platform: the LMSs whose pages may
+        frame the tool (app.core.framing)."""
+        stmt = select(Platform.issuer, Platform.auth_login_url).where(
+            Platform.status == PlatformStatus.ACTIVE
+        )
+        if not include_demo:
+            stmt = stmt.where(Platform.is_demo.is_(False))
+        return [url for row in self.session.execute(stmt) for url in row]
+
     def list_with_deployments(self) -> Sequence[Platform]:
         stmt = (
             select(Platform)
