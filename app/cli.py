@@ -26,10 +26,12 @@ platform_app = typer.Typer(
 )
 keys_app = typer.Typer(help="The tool's signing keys.", no_args_is_help=True)
 user_app = typer.Typer(help="People who have launched blend727.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of changes.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(platform_app, name="platform")
 app.add_typer(keys_app, name="keys")
 app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -813,6 +815,60 @@ def user_enable(
 ) -> None:
     """Let a disabled person in again."""
     _set_user(issuer, client_id, sub, False, "")
+
+
+@audit_app.command("list")
+def audit_list(
+    platform_id: Annotated[
+        int | None,
+        typer.Option(help="A platform's events; without it, the installation's own events."),
+    ] = None,
+    action: Annotated[str, typer.Option(help="An action code or group (platform, keys…).")] = "",
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    cursor: Annotated[str, typer.Option(help="The next page's cursor printed last time.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Newest changes first: by default the installation's own (platform registrations and
+    their approval, status and invitations, key rotations), which no administrator's page
+    shows."""
+    from app.audit.rules import parse_query
+    from app.audit.service import AuditService
+    from app.audit.text import describe
+    from app.core.errors import AppError
+
+    settings = _settings()
+    _upgrade(settings)
+    db = _database(settings)
+    try:
+        query = parse_query({"action": action, "limit": str(limit), "cursor": cursor})
+    except AppError as exc:
+        typer.echo(f"Error: {_message(exc)}", err=True)
+        raise typer.Exit(2) from exc
+    with db.session(readonly=True) as session:
+        found = AuditService(session).installation(query, platform_id)
+        rows = [
+            {
+                "id": e.id,
+                "occurred_at": e.occurred_at.isoformat(),
+                "actor": e.actor_label,
+                "action": e.action,
+                "object": {"type": e.object_type, "id": e.object_id, "label": e.object_label},
+                "before": e.before,
+                "after": e.after,
+                "reason": e.reason,
+                "text": describe(e, "en"),
+            }
+            for e in found.events
+        ]
+    if as_json:
+        typer.echo(json.dumps({"events": rows, "next_cursor": found.next_cursor}, indent=2))
+        return
+    if not rows:
+        typer.echo("No changes recorded.")
+    for row in rows:
+        typer.echo(f"{str(row['occurred_at'])[:19].replace('T', ' ')} UTC  {row['text']}")
+    if found.next_cursor:
+        typer.echo(f"More: blend727 audit list --cursor {found.next_cursor}")
 
 
 def main() -> None:

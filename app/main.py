@@ -20,6 +20,8 @@ from app.admin.endpoints import router as admin_router
 from app.admin.pages import router as admin_pages_router
 from app.attendance.endpoints import api as attendance_api
 from app.attendance.endpoints import pages as attendance_pages
+from app.audit.endpoints import api as audit_api
+from app.audit.endpoints import pages as audit_pages
 from app.auth.endpoints import router as session_api
 from app.catalogue.endpoints import router as catalogue_api
 from app.certificates.endpoints import router as certificates_router
@@ -214,6 +216,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(reports_api)
     app.include_router(certificates_router)
     app.include_router(ops_router)
+    app.include_router(audit_pages)
+    app.include_router(audit_api)
     if settings.demo:
         from app.demo.endpoints import router as demo_router
 

@@ -1,6 +1,7 @@
 """Imports every domain's models so Alembic and the test suite see the whole schema."""
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
+from app.audit.models import AuditEvent
 from app.catalogue.models import Module, ModuleVersion
 from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
 from app.classes.models import (
@@ -31,6 +32,7 @@ metadata = Base.metadata
 __all__ = [
     "AttendanceChange",
     "AttendanceMark",
+    "AuditEvent",
     "Certificate",
     "CertificateIssuer",
     "CertificateJob",

@@ -186,6 +186,8 @@ MATRIX: dict[str, Row] = {
     "POST /admin/certificates/classes/{class_id}/zip": row(ADMIN_OBJECT),
     "GET /admin/certificates/jobs/{job_id}.zip": row(ADMIN_OBJECT),
     "GET /admin/certificates/jobs/{job_id}": row(ADMIN_OBJECT),
+    "GET /admin/audit": row(ADMIN),
+    "GET /admin/audit/export.csv": row(ADMIN),
     # -- catalogue, waves, classes (JSON) --------------------------------------------------
     "GET /api/v1/modules": row(ADMIN),
     "POST /api/v1/modules/import": row(ADMIN),
@@ -265,6 +267,8 @@ MATRIX: dict[str, Row] = {
     "POST /api/v1/reports/targets": row(ADMIN),
     "DELETE /api/v1/reports/targets/{target_id}": row(ADMIN_OBJECT),
     "GET /api/v1/reports/report": row(ADMIN),
+    # -- the audit log ---------------------------------------------------------------------
+    "GET /api/v1/audit": row(ADMIN),
     # -- certificates ----------------------------------------------------------------------
     "GET /certificates/classes/{class_id}/mine.pdf": row("401 ok 404 404 404 404"),
     "GET /certificates/enrolments/{enrolment_id}.pdf": row(FOLLOWERS),

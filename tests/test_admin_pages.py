@@ -861,6 +861,9 @@ class TestVietnameseFirst:
                 f"/admin/classes?wave={wave_id}",
                 f"/admin/classes/{class_id}",
                 "/admin/holidays",
+                "/admin/audit",
+                f"/admin/audit?class_id={class_id}&action=class",
+                "/admin/audit?from=2026-13-01",
             )
         ]
         pages.append(

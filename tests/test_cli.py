@@ -45,6 +45,8 @@ COMMANDS = [
     ["import"],
     ["user", "disable"],
     ["user", "enable"],
+    ["audit"],
+    ["audit", "list"],
 ]
 
 

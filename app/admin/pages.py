@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
+from app.audit.service import actor_of
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
 from app.catalogue.models import Module, ModuleVersion
 from app.catalogue.repository import CatalogueRepository
@@ -441,7 +442,9 @@ def import_modules(
                 problem(name, N_("The file is not UTF-8 text."))
     if not problems:
         try:
-            CatalogueService(db).import_files(viewer.deployment_id, files, user_id=viewer.user.id)
+            CatalogueService(db, actor_of(viewer)).import_files(
+                viewer.deployment_id, files, user_id=viewer.user.id
+            )
         except ImportRefused as exc:
             extra = getattr(exc, "problem_extra", {}) or {}
             problems.extend(extra.get("errors", []))
@@ -688,7 +691,7 @@ def update_module(
     form: FormData = FormBody,
 ) -> Response:
     check_csrf(viewer, _text(form, "csrf_token"))
-    service = CatalogueService(db)
+    service = CatalogueService(db, actor_of(viewer))
     _, current = service.get(viewer.deployment_id, module_id)
     edit = _parse_module_form(request, current.spec, form)
     if edit.spec is not None:
@@ -754,7 +757,7 @@ def create_wave(
     payload: dict[str, Any] = {k: v for k, v in values.items() if v}
     try:
         data = WaveCreate.model_validate(payload)
-        ClassService(db).create_wave(viewer.deployment_id, data)
+        ClassService(db, actor_of(viewer)).create_wave(viewer.deployment_id, data)
     except ValidationError as exc:
         db.rollback()
         errors = _pydantic_errors(request, exc)
@@ -927,7 +930,7 @@ def create_class(
     status = 422
     if data is not None and not errors:
         try:
-            cls = ClassService(db).create_class(viewer.deployment_id, data)
+            cls = ClassService(db, actor_of(viewer)).create_class(viewer.deployment_id, data)
         except (ValidationFailed, Conflict, NotFound) as exc:
             status = exc.status_code if not isinstance(exc, NotFound) else 422
             default = {"duplicate": "code"}.get(exc.code, FORM)
@@ -1051,7 +1054,7 @@ def set_fallback(
     values = {k: _text(form, k) for k in ("url", "reason", "decided_on")}
     try:
         data = FallbackSet.model_validate({k: v for k, v in values.items() if v})
-        ClassService(db).set_fallback(viewer.deployment_id, class_id, data)
+        ClassService(db, actor_of(viewer)).set_fallback(viewer.deployment_id, class_id, data)
     except ValidationError as exc:
         errors = {f"fallback_{k}": v for k, v in _pydantic_errors(request, exc).items()}
         return _class_refused(request, viewer, db, class_id, errors, 422, values)
@@ -1069,7 +1072,7 @@ def clear_fallback(
     form: FormData = FormBody,
 ) -> Response:
     check_csrf(viewer, _text(form, "csrf_token"))
-    ClassService(db).clear_fallback(viewer.deployment_id, class_id)
+    ClassService(db, actor_of(viewer)).clear_fallback(viewer.deployment_id, class_id)
     return _redirect(f"/admin/classes/{class_id}?done=fallback_off#fallback")
 
 
@@ -1087,7 +1090,7 @@ def add_trainer(
         errors = {"trainer_user_id": _t(request, N_("Choose a person from the list."))}
         return _class_refused(request, viewer, db, class_id, errors, 422)
     try:
-        ClassService(db).add_trainer(viewer.deployment_id, class_id, user_id)
+        ClassService(db, actor_of(viewer)).add_trainer(viewer.deployment_id, class_id, user_id)
     except ValidationFailed as exc:
         errors = {"trainer_user_id": _app_error_text(request, exc)}
         return _class_refused(request, viewer, db, class_id, errors, exc.status_code)
@@ -1102,7 +1105,7 @@ def split_cohorts(
     form: FormData = FormBody,
 ) -> Response:
     check_csrf(viewer, _text(form, "csrf_token"))
-    ClassService(db).split_cohorts(viewer.deployment_id, class_id)
+    ClassService(db, actor_of(viewer)).split_cohorts(viewer.deployment_id, class_id)
     return _redirect(f"/admin/classes/{class_id}?done=split#cohorts")
 
 
@@ -1123,7 +1126,9 @@ def move_learner(
         errors = {f"move-{enrolment_id}": _t(request, N_("Choose a cohort."))}
         return _class_refused(request, viewer, db, class_id, errors, 422)
     try:
-        ClassService(db).move(viewer.deployment_id, class_id, enrolment_id, cohort_id)
+        ClassService(db, actor_of(viewer)).move(
+            viewer.deployment_id, class_id, enrolment_id, cohort_id
+        )
     except Conflict as exc:
         errors = {f"move-{enrolment_id}": _app_error_text(request, exc)}
         return _class_refused(request, viewer, db, class_id, errors, exc.status_code)
@@ -1145,7 +1150,9 @@ def set_cohort_trainer(
     if raw and trainer_id is None:
         raise NotFound()
     try:
-        ClassService(db).set_cohort_trainer(viewer.deployment_id, class_id, cohort_id, trainer_id)
+        ClassService(db, actor_of(viewer)).set_cohort_trainer(
+            viewer.deployment_id, class_id, cohort_id, trainer_id
+        )
     except ValidationFailed as exc:
         errors = {f"cohort-{cohort_id}": _app_error_text(request, exc)}
         return _class_refused(request, viewer, db, class_id, errors, exc.status_code)
@@ -1161,7 +1168,7 @@ def renew_class_feed(
 ) -> Response:
     """A new address for the class's calendar feed; the old one stops working at once."""
     check_csrf(viewer, _text(form, "csrf_token"))
-    ClassService(db).renew_class_feed(viewer.deployment_id, class_id)
+    ClassService(db, actor_of(viewer)).renew_class_feed(viewer.deployment_id, class_id)
     return _redirect(f"/admin/classes/{class_id}?done=calendar#calendar")
 
 
@@ -1225,7 +1232,9 @@ def add_holiday(
     values = {k: _text(form, k) for k in ("date", "kind", "name")}
     try:
         data = HolidayCreate.model_validate({k: v for k, v in values.items() if v})
-        HolidayService(db).add_override(viewer.deployment_id, data.date, data.kind, data.name)
+        HolidayService(db, actor_of(viewer)).add_override(
+            viewer.deployment_id, data.date, data.kind, data.name
+        )
     except ValidationError as exc:
         db.rollback()
         errors = _pydantic_errors(request, exc)

@@ -48,6 +48,8 @@ from app.attendance.rules import (
     session_state,
     window_of,
 )
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, actor_of
 from app.auth.dependencies import Viewer
 from app.classes.models import ClassSession, Enrolment, TrainingClass
 from app.classes.repository import ClassRepository
@@ -454,6 +456,8 @@ class AttendanceService:
                 by_user_id=viewer.user.id,
                 now=now,
                 reason=None,
+                actor=actor_of(viewer),
+                info=info,
             ):
                 changed += 1
                 touched.append(entry.enrolment_id)
@@ -474,11 +478,24 @@ class AttendanceService:
         by_user_id: int,
         now: datetime,
         reason: str | None,
+        actor: Actor,
+        info: SessionInfo,
     ) -> bool:
         old_note = existing.note if existing else None
         new_note = old_note if note is None else (note.strip() or None)
         if existing is not None and existing.status == status and old_note == new_note:
             return False
+        learner = self.session.get(User, enrolment.user_id)
+        AuditLog(self.session).record(
+            actor,
+            "attendance.checkin" if source == MarkSource.CHECKIN else "attendance.mark",
+            Subject(
+                "enrolment", enrolment.id, learner.display_name if learner else None, info.cls.id
+            ),
+            {"status": existing.status if existing else None, "note": old_note},
+            {"status": status, "note": new_note},
+            context={"session": f"{info.session.date.isoformat()} {info.session.part}"},
+        )
         self.repo.add(
             AttendanceChange(
                 session_id=session_id,
@@ -682,6 +699,8 @@ class AttendanceService:
             by_user_id=viewer.user.id,
             now=now,
             reason="check-in",
+            actor=actor_of(viewer),
+            info=info,
         )
         self.repo.add(
             CheckinRecord(

@@ -2,9 +2,11 @@
 
 A tenant is one registered platform (issuer + client id) and every row that hangs off it:
 a table belongs to the tenant when it has a non-nullable foreign key to a tenant table, so a
-new table is covered without touching this file. Tables that belong to no tenant, or that a
-backup leaves out on purpose, are named below with the reason; ``tests/test_backup.py``
-fails when a table is in none of these sets.
+new table is covered without touching this file. A nullable foreign key flagged
+``info={TENANT: True}`` ties a row to the tenant when it is set (``audit_event``: a NULL
+platform is the installation's own event, in no tenant's export). Tables that belong to no
+tenant, or that a backup leaves out on purpose, are named below with the reason;
+``tests/test_backup.py`` fails when a table is in none of these sets.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ EXCLUDED_TABLES: dict[str, str] = {
 
 #: ``Column.info`` flag of a column naming a file under BLEND727_UPLOAD_DIR.
 UPLOAD_KEY = "upload_key"
+#: ``Column.info`` flag of a nullable foreign key that still names the row's tenant.
+TENANT = "tenant"
 #: ``Column.info`` key of an id column that is a foreign key in all but name ("table.column",
 #: e.g. to break a cycle): remapped on import once the rows it names exist.
 REFERENCES = "references"
@@ -101,7 +105,7 @@ def tenant_tables(metadata: MetaData) -> list[TenantTable]:
         owners = [
             fk
             for fk in table.foreign_keys
-            if not fk.parent.nullable
+            if (not fk.parent.nullable or fk.parent.info.get(TENANT))
             and fk.column.table.name in found
             and fk.column.table.name != table.name
         ]

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from app.audit.service import actor_of
 from app.auth.api import ApiAdmin
 from app.auth.dependencies import DbSession, Viewer
 from app.catalogue.models import Module, ModuleVersion
@@ -74,7 +75,7 @@ def get_module(
 def update_module(
     module_id: int, data: ModuleUpdate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = CatalogueService(db)
+    service = CatalogueService(db, actor_of(viewer))
     service.update(
         viewer.deployment_id, module_id, data.spec, user_id=viewer.user.id, note=data.note
     )
@@ -93,7 +94,7 @@ def import_modules(
         from app.core.errors import PayloadTooLarge
 
         raise PayloadTooLarge(params={"field": too_big[0]})
-    versions = CatalogueService(db).import_files(
+    versions = CatalogueService(db, actor_of(viewer)).import_files(
         viewer.deployment_id, data.files, user_id=viewer.user.id
     )
     return [{"version_id": v.id, "title": v.title_vi, "version": v.version} for v in versions]

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
 from app.catalogue.models import Module, ModuleVersion
 from app.catalogue.repository import CatalogueRepository
 from app.core.errors import AppError, NotFound, ValidationFailed
@@ -41,8 +43,30 @@ def spec_of(version: ModuleVersion) -> ModuleSpec:
 
 
 class CatalogueService:
-    def __init__(self, session: Session) -> None:
+    """``actor``: who edits or imports, for the audit log (``None``: reads and seeding only)."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.repo = CatalogueRepository(session)
+        self.actor = actor
+
+    def _log(
+        self,
+        deployment_id: int,
+        action: str,
+        module: Module,
+        before: ModuleVersion | None,
+        after: ModuleVersion,
+        note: str | None,
+    ) -> None:
+        actor = self.actor or system_actor(self.repo.session, deployment_id)
+        AuditLog(self.repo.session).record(
+            actor,
+            action,
+            Subject("module", module.id, after.title_vi),
+            {"version": before.version} if before is not None else None,
+            {"version": after.version},
+            note,
+        )
 
     def ensure_seeded(self, deployment_id: int) -> None:
         """A tenant's first look at the catalogue copies the shipped modules in (version 1)."""
@@ -98,7 +122,9 @@ class CatalogueService:
             )
         if spec.model_dump(mode="json") == current.spec:
             return current
-        return self._new_version(module, spec, note=note, user_id=user_id)
+        written = self._new_version(module, spec, note=note, user_id=user_id)
+        self._log(deployment_id, "module.edit", module, current, written, note)
+        return written
 
     def import_files(
         self, deployment_id: int, files: Mapping[str, str], *, user_id: int | None
@@ -120,15 +146,19 @@ class CatalogueService:
         for spec in specs:
             module = self.repo.module_by_key(deployment_id, module_key(spec))
             if module is None:
-                written.append(
-                    self._new_module(deployment_id, spec, note="import", user_id=user_id)
-                )
+                version = self._new_module(deployment_id, spec, note="import", user_id=user_id)
+                new = self.repo.module(deployment_id, version.module_id)
+                assert new is not None
+                self._log(deployment_id, "module.import", new, None, version, None)
+                written.append(version)
             else:
                 current = self.repo.version(module.current_version_id or 0)
                 if current is not None and current.spec == spec.model_dump(mode="json"):
                     written.append(current)
                 else:
-                    written.append(self._new_version(module, spec, note="import", user_id=user_id))
+                    version = self._new_version(module, spec, note="import", user_id=user_id)
+                    self._log(deployment_id, "module.import", module, current, version, None)
+                    written.append(version)
         return written
 
     def export(self, deployment_id: int, module_id: int) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
+from app.audit.service import actor_of
 from app.auth.api import ApiAdmin, ApiAnyone, ApiTrainer
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer
 from app.classes.models import ClassSession, TrainingClass, Wave
@@ -144,7 +145,7 @@ def list_waves(viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> list[d
 def create_wave(
     data: WaveCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    return wave_out(ClassService(db).create_wave(viewer.deployment_id, data))
+    return wave_out(ClassService(db, actor_of(viewer)).create_wave(viewer.deployment_id, data))
 
 
 @router.get("/waves/{wave_id}/compliance", summary="Every rule for every class of a wave")
@@ -189,7 +190,7 @@ def list_classes(
 def create_class(
     data: ClassCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = ClassService(db)
+    service = ClassService(db, actor_of(viewer))
     return class_out(service, service.create_class(viewer.deployment_id, data), detail=True)
 
 
@@ -207,7 +208,7 @@ def get_class(
 def set_fallback(
     class_id: int, data: FallbackSet, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = ClassService(db)
+    service = ClassService(db, actor_of(viewer))
     return class_out(
         service, service.set_fallback(viewer.deployment_id, class_id, data), detail=True
     )
@@ -217,7 +218,7 @@ def set_fallback(
 def clear_fallback(
     class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = ClassService(db)
+    service = ClassService(db, actor_of(viewer))
     return class_out(service, service.clear_fallback(viewer.deployment_id, class_id), detail=True)
 
 
@@ -241,7 +242,9 @@ def class_compliance(
 def enrol(
     class_id: int, data: EnrolmentCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    enrolment = ClassService(db).enrol(viewer.deployment_id, class_id, data.user_id)
+    enrolment = ClassService(db, actor_of(viewer)).enrol(
+        viewer.deployment_id, class_id, data.user_id
+    )
     return {"id": enrolment.id, "user_id": enrolment.user_id, "status": enrolment.status}
 
 
@@ -251,7 +254,7 @@ def enrol(
     summary="Mark a learner as left",
 )
 def leave(class_id: int, user_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> None:
-    ClassService(db).leave(viewer.deployment_id, class_id, user_id)
+    ClassService(db, actor_of(viewer)).leave(viewer.deployment_id, class_id, user_id)
 
 
 @router.post(
@@ -266,7 +269,7 @@ def shift(
     viewer: Viewer = ApiAdmin,
     db: Session = DbSession,
 ) -> dict[str, Any]:
-    enrolment = ClassService(db).shift(
+    enrolment = ClassService(db, actor_of(viewer)).shift(
         viewer.deployment_id, class_id, enrolment_id, data, viewer.user.id
     )
     return {"id": enrolment.id, "schedule": enrolment.own_schedule}
@@ -280,7 +283,7 @@ def shift(
 def add_trainer(
     class_id: int, data: EnrolmentCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    ClassService(db).add_trainer(viewer.deployment_id, class_id, data.user_id)
+    ClassService(db, actor_of(viewer)).add_trainer(viewer.deployment_id, class_id, data.user_id)
     return {"class_id": class_id, "user_id": data.user_id}
 
 
@@ -290,7 +293,7 @@ def add_trainer(
 def split(
     class_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> list[dict[str, Any]]:
-    service = ClassService(db)
+    service = ClassService(db, actor_of(viewer))
     service.split_cohorts(viewer.deployment_id, class_id)
     return [
         cohort_out(v)
@@ -302,7 +305,7 @@ def split(
 def move(
     class_id: int, data: CohortMove, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    enrolment = ClassService(db).move(
+    enrolment = ClassService(db, actor_of(viewer)).move(
         viewer.deployment_id, class_id, data.enrolment_id, data.cohort_id
     )
     return {"enrolment_id": enrolment.id, "cohort_id": enrolment.cohort_id}
@@ -318,7 +321,7 @@ def set_trainer(
     viewer: Viewer = ApiAdmin,
     db: Session = DbSession,
 ) -> dict[str, Any]:
-    cohort = ClassService(db).set_cohort_trainer(
+    cohort = ClassService(db, actor_of(viewer)).set_cohort_trainer(
         viewer.deployment_id, class_id, cohort_id, data.trainer_user_id
     )
     return {"id": cohort.id, "trainer_user_id": cohort.trainer_user_id}
@@ -336,7 +339,7 @@ def log_support(
     viewer: Viewer = ApiTrainer,
     db: Session = DbSession,
 ) -> dict[str, Any]:
-    row = ClassService(db).log_support(
+    row = ClassService(db, actor_of(viewer)).log_support(
         viewer.deployment_id, class_id, cohort_id, viewer.user.id, data
     )
     return {
@@ -406,7 +409,7 @@ def list_courses(viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> list
 def link_course(
     class_id: int, data: CourseLink, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = ClassService(db)
+    service = ClassService(db, actor_of(viewer))
     cls = service.link_course(viewer.deployment_id, class_id, data.course_id)
     return class_out(service, cls)
 
@@ -416,5 +419,7 @@ def link_course(
 )
 def sync_roster(class_id: int, request: Request, viewer: Viewer = ApiAdmin) -> dict[str, Any]:
     ctx = get_context(request)
-    result = RosterService(ctx.database, ctx.http).sync(viewer.deployment_id, class_id)
+    result = RosterService(ctx.database, ctx.http).sync(
+        viewer.deployment_id, class_id, actor=actor_of(viewer)
+    )
     return result.as_dict()

@@ -123,6 +123,13 @@ class ClassRepository:
         )
         return {e.user_id: e for e in self.session.scalars(stmt)}
 
+    def user_names(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """People's names as pages show them (``User.display_name``), in one query."""
+        if not user_ids:
+            return {}
+        stmt = select(User).where(User.id.in_(user_ids))
+        return {u.id: u.display_name for u in self.session.scalars(stmt)}
+
     def tenant_user_ids(self, platform_id: int, user_ids: Sequence[int]) -> set[int]:
         if not user_ids:
             return set()

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
 from app.catalogue.models import ModuleVersion
 from app.catalogue.repository import CatalogueRepository
 from app.classes.models import (
@@ -106,11 +108,36 @@ class CohortView:
     trainer: User | None
 
 
+def class_subject(cls: TrainingClass) -> Subject:
+    return Subject("class", cls.id, cls.code, cls.id)
+
+
 class ClassService:
-    def __init__(self, session: Session) -> None:
+    """``actor``: who makes the changes, for the audit log (the tool itself when ``None``:
+    the demonstration's seed, a background roster sync)."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.session = session
         self.repo = ClassRepository(session)
         self.catalogue = CatalogueRepository(session)
+        self.actor = actor
+
+    def _log(
+        self,
+        deployment_id: int,
+        action: str,
+        subject: Subject,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """The change in the audit log, in this unit of work."""
+        actor = self.actor or system_actor(self.session, deployment_id)
+        AuditLog(self.session).record(actor, action, subject, before, after, reason)
+
+    def _learner(self, enrolment: Enrolment, cls: TrainingClass) -> Subject:
+        user = self.session.get(User, enrolment.user_id)
+        return Subject("enrolment", enrolment.id, user.display_name if user else None, cls.id)
 
     # -- waves -----------------------------------------------------------------------------
     def create_wave(self, deployment_id: int, data: WaveCreate) -> Wave:
@@ -127,6 +154,13 @@ class ClassService:
             description=data.description,
         )
         self.repo.add(wave)
+        self._log(
+            deployment_id,
+            "wave.create",
+            Subject("wave", wave.id, wave.name),
+            None,
+            {"name": wave.name, "year": wave.year},
+        )
         return wave
 
     def get_wave(self, deployment_id: int, wave_id: int) -> Wave:
@@ -235,6 +269,20 @@ class ClassService:
         self._apply_schedule(cls, schedule)
         self.repo.add(cls)
         self._make_sessions(cls, schedule, data.venue, data.room)
+        self._log(
+            deployment_id,
+            "class.create",
+            class_subject(cls),
+            None,
+            {
+                "code": cls.code,
+                "name": cls.name,
+                "module": version.title_vi,
+                "level": cls.level,
+                "capacity": cls.capacity,
+                "in_person_dates": cls.in_person_dates,
+            },
+        )
         return cls
 
     def link_course(
@@ -247,6 +295,14 @@ class ClassService:
                 raise ValidationFailed(
                     "%(field)s does not name a course of this LMS", params={"field": "course_id"}
                 )
+        if cls.course_id != course_id:
+            self._log(
+                deployment_id,
+                "class.update",
+                class_subject(cls),
+                {"course_id": cls.course_id},
+                {"course_id": course_id},
+            )
         cls.course_id = course_id
         return cls
 
@@ -254,8 +310,9 @@ class ClassService:
         """A new address for the class's calendar feed; the old one answers 404 from now on
         (a link that was passed around too widely)."""
         cls = self.get_class(deployment_id, class_id)
-        cls.ical_token = secrets.token_urlsafe(24)
+        cls.ical_token = secrets.token_urlsafe(24)  # never in the log: the token is the key
         self.session.flush()
+        self._log(deployment_id, "calendar.renew", class_subject(cls))
         return cls
 
     def renew_learner_feed(self, deployment_id: int, class_id: int, user_id: int) -> Enrolment:
@@ -267,20 +324,37 @@ class ClassService:
             raise Forbidden(detail="Only learners enrolled in this class have a calendar link.")
         enrolment.ical_token = secrets.token_urlsafe(24)
         self.session.flush()
+        self._log(deployment_id, "calendar.renew", self._learner(enrolment, cls))
         return enrolment
 
     def set_fallback(self, deployment_id: int, class_id: int, data: FallbackSet) -> TrainingClass:
         """Epidemic or disaster: every in-person session moves to the virtual classroom."""
         cls = self.get_class(deployment_id, class_id)
+        before = {
+            "url": cls.virtual_fallback_url,
+            "decided_on": cls.virtual_fallback_decided_on,
+        }
         cls.virtual_fallback_url = str(data.url)
         cls.virtual_fallback_reason = data.reason
         cls.virtual_fallback_decided_on = data.decided_on
+        after = {"url": cls.virtual_fallback_url, "decided_on": data.decided_on}
+        self._log(
+            deployment_id, "class.fallback.set", class_subject(cls), before, after, data.reason
+        )
         for row in self.repo.sessions(cls.id):
             row.virtual_url = str(data.url)
         return cls
 
     def clear_fallback(self, deployment_id: int, class_id: int) -> TrainingClass:
         cls = self.get_class(deployment_id, class_id)
+        if cls.virtual_fallback_url is not None:
+            self._log(
+                deployment_id,
+                "class.fallback.clear",
+                class_subject(cls),
+                {"url": cls.virtual_fallback_url, "decided_on": cls.virtual_fallback_decided_on},
+                {"url": None, "decided_on": None},
+            )
         cls.virtual_fallback_url = None
         cls.virtual_fallback_reason = None
         cls.virtual_fallback_decided_on = None
@@ -305,10 +379,18 @@ class ClassService:
         if not self.repo.take_seat(cls.id):
             raise ClassFull(params={"capacity": cls.capacity})
         if existing is not None:
+            before = {"status": existing.status}
             existing.status = EnrolmentStatus.ACTIVE
             existing.left_at = None
             existing.source = source
             self.session.flush()
+            self._log(
+                deployment_id,
+                "enrolment.add",
+                self._learner(existing, cls),
+                before,
+                {"status": EnrolmentStatus.ACTIVE, "source": source},
+            )
             return existing
         enrolment = Enrolment(
             class_id=cls.id,
@@ -317,6 +399,13 @@ class ClassService:
             ical_token=secrets.token_urlsafe(24),
         )
         self.repo.add(enrolment)
+        self._log(
+            deployment_id,
+            "enrolment.add",
+            self._learner(enrolment, cls),
+            None,
+            {"status": EnrolmentStatus.ACTIVE, "source": source},
+        )
         return enrolment
 
     def enrol_many(
@@ -340,6 +429,7 @@ class ClassService:
         ]
         taken = self.repo.take_seats_up_to(cls.id, len(to_seat))
         seated, refused = to_seat[:taken], to_seat[taken:]
+        previous = {u: existing[u].status for u in seated if u in existing}
         now = utcnow()
         new_rows: list[dict[str, object]] = []
         for user_id in seated:
@@ -362,6 +452,18 @@ class ClassService:
                 )
         self.repo.insert_enrolments(new_rows)
         self.session.flush()
+        if seated:
+            rows = self.repo.enrolments_for_users(cls.id, seated)
+            names = self.repo.user_names(seated)
+            for user_id in seated:
+                row = rows[user_id]
+                self._log(
+                    deployment_id,
+                    "enrolment.add",
+                    Subject("enrolment", row.id, names.get(user_id), cls.id),
+                    {"status": previous[user_id]} if user_id in previous else None,
+                    {"status": EnrolmentStatus.ACTIVE, "source": source},
+                )
         return seated, refused
 
     def _platform_id(self, deployment_id: int) -> int | None:
@@ -376,6 +478,13 @@ class ClassService:
         enrolment = self.repo.enrolment(cls.id, user_id)
         if enrolment is None or enrolment.status != EnrolmentStatus.ACTIVE:
             return
+        self._log(
+            deployment_id,
+            "enrolment.remove",
+            self._learner(enrolment, cls),
+            {"status": enrolment.status, "cohort_id": enrolment.cohort_id},
+            {"status": EnrolmentStatus.LEFT, "cohort_id": None},
+        )
         enrolment.status = EnrolmentStatus.LEFT
         enrolment.left_at = utcnow()
         enrolment.cohort_id = None
@@ -409,7 +518,16 @@ class ClassService:
             calendar=calendar,
             plan=plan_of(version.spec),
         )
+        before_dates = learner_schedule(cls, enrolment)
         enrolment.own_schedule = shifted.to_dict()
+        self._log(
+            deployment_id,
+            "enrolment.shift",
+            self._learner(enrolment, cls),
+            {"start": before_dates.start, "end": before_dates.end},
+            {"start": shifted.start, "end": shifted.end},
+            data.reason,
+        )
         self.repo.add_shift(
             ScheduleShift(
                 enrolment_id=enrolment.id,
@@ -432,11 +550,20 @@ class ClassService:
                 "%(field)s is not a person of this LMS", params={"field": "user_id"}
             )
         link = self.repo.trainer_link(cls.id, user_id)
+        if link is not None and link.active:
+            return
         if link is None:
             self.repo.add(ClassTrainer(class_id=cls.id, user_id=user_id, source=source))
         else:
             link.active = True
             self.session.flush()
+        self._log(
+            deployment_id,
+            "trainer.add",
+            class_subject(cls),
+            None,
+            {"trainer": user.display_name, "trainer_user_id": user.id, "source": source},
+        )
 
     def split_cohorts(self, deployment_id: int, class_id: int) -> list[Cohort]:
         """(Re)split the active learners into balanced cohorts of at most 50, one per trainer
@@ -462,6 +589,13 @@ class ClassService:
             cohorts.append(cohort)
         for enrolment, _ in learners:
             self.session.expire(enrolment, ["cohort_id"])
+        self._log(
+            deployment_id,
+            "cohort.split",
+            class_subject(cls),
+            None,
+            {"cohorts": len(cohorts), "learners": len(learners)},
+        )
         return cohorts
 
     def move(
@@ -478,6 +612,14 @@ class ClassService:
             raise Conflict(
                 "%(name)s already has 50 learners", params={"name": cohort.name}, code="cohort_full"
             )
+        names = {c.id: c.name for c in self.repo.cohorts(cls.id)}
+        self._log(
+            deployment_id,
+            "cohort.move",
+            self._learner(enrolment, cls),
+            {"cohort": names.get(enrolment.cohort_id) if enrolment.cohort_id else None},
+            {"cohort": cohort.name},
+        )
         enrolment.cohort_id = cohort.id
         self.session.flush()
         return enrolment
@@ -491,9 +633,21 @@ class ClassService:
             raise NotFound()
         if trainer_user_id is not None:
             self.add_trainer(deployment_id, cls.id, trainer_user_id)
+        if cohort.trainer_user_id != trainer_user_id:
+            self._log(
+                deployment_id,
+                "cohort.trainer",
+                Subject("cohort", cohort.id, cohort.name, cls.id),
+                {"trainer": self._name(cohort.trainer_user_id)},
+                {"trainer": self._name(trainer_user_id)},
+            )
         cohort.trainer_user_id = trainer_user_id
         self.session.flush()
         return cohort
+
+    def _name(self, user_id: int | None) -> str | None:
+        user = self.session.get(User, user_id) if user_id is not None else None
+        return user.display_name if user else None
 
     def cohort_views(self, cls: TrainingClass) -> list[CohortView]:
         sizes = self.repo.cohort_sizes(cls.id)
@@ -537,6 +691,13 @@ class ClassService:
             note=data.note,
         )
         self.repo.add(row)
+        self._log(
+            deployment_id,
+            "support.log",
+            Subject("cohort", cohort.id, cohort.name, cls.id),
+            None,
+            {"date": data.date, "form": data.form, "periods": data.periods},
+        )
         return row
 
     # -- compliance ------------------------------------------------------------------------

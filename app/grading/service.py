@@ -26,6 +26,8 @@ import requests
 from sqlalchemy.orm import Session
 
 from app.attendance.service import attendance_points_of
+from app.audit.rules import Subject
+from app.audit.service import AuditLog, actor_of
 from app.auth.dependencies import Viewer
 from app.classes.models import Enrolment, TrainingClass
 from app.classes.repository import ClassRepository
@@ -340,7 +342,7 @@ class GradingService:
         for it in blend727 (the work happened in the LMS or on paper)."""
         if component not in ("self_study", "follow_up"):
             raise ValidationFailed("%(field)s is not valid", params={"field": "component"})
-        enrolment, cls, _user = self._enrolment(viewer, enrolment_id)
+        enrolment, cls, learner = self._enrolment(viewer, enrolment_id)
         spec = self._spec(cls)
         items = items_of(spec, stored_schedule(cls))
         computed = (
@@ -365,6 +367,16 @@ class GradingService:
             )
         setattr(row, field, score)
         self._audit(enrolment.id, component, _text(old), _text(score), text, viewer, now)
+        self._log(
+            viewer,
+            "result.manual",
+            cls,
+            enrolment,
+            learner,
+            {component: old},
+            {component: score},
+            text,
+        )
         return self.refresh(cls.id, [enrolment.id], now=now)[0]
 
     def override(
@@ -376,7 +388,7 @@ class GradingService:
         reason: str,
         now: datetime,
     ) -> LearnerResult:
-        enrolment, cls, _user = self._enrolment(viewer, enrolment_id)
+        enrolment, cls, learner = self._enrolment(viewer, enrolment_id)
         policy = policy_of(self._spec(cls))
         current = self.refresh(cls.id, [enrolment.id], now=now)[0]
         _updated, entries = apply_override(
@@ -389,26 +401,34 @@ class GradingService:
             at=now,
         )
         row = self._row(enrolment.id)
+        before = {"score": row.override_score, "classification": row.override_classification}
         row.override_score = round_score(score)
         row.override_classification = classification
         row.override_reason = reason.strip()
         for entry in entries:
             self._audit(enrolment.id, entry.field, entry.old, entry.new, entry.reason, viewer, now)
+        after = {"score": row.override_score, "classification": classification}
+        self._log(
+            viewer, "override.set", cls, enrolment, learner, before, after, row.override_reason
+        )
         return self.refresh(cls.id, [enrolment.id], now=now)[0]
 
     def clear_override(
         self, viewer: Viewer, enrolment_id: int, reason: str, now: datetime
     ) -> LearnerResult:
-        enrolment, cls, _user = self._enrolment(viewer, enrolment_id)
+        enrolment, cls, learner = self._enrolment(viewer, enrolment_id)
         text = check_reason(reason)
         row = self._row(enrolment.id)
         if row.override_score is None:
             raise ValidationFailed("This result is not overridden", params={"field": "override"})
         old = f"{row.override_score} {row.override_classification}"
+        before = {"score": row.override_score, "classification": row.override_classification}
         row.override_score = None
         row.override_classification = None
         row.override_reason = None
         self._audit(enrolment.id, "override", old, None, text, viewer, now)
+        after = {"score": None, "classification": None}
+        self._log(viewer, "override.clear", cls, enrolment, learner, before, after, text)
         return self.refresh(cls.id, [enrolment.id], now=now)[0]
 
     def record_grade_change(
@@ -452,6 +472,21 @@ class GradingService:
                 at=now,
             )
         )
+
+    def _log(
+        self,
+        viewer: Viewer,
+        action: str,
+        cls: TrainingClass,
+        enrolment: Enrolment,
+        learner: User,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        reason: str | None,
+    ) -> None:
+        """The change in the cross-cutting audit log (beside the result's own trail)."""
+        subject = Subject("enrolment", enrolment.id, learner.display_name, cls.id)
+        AuditLog(self.session).record(actor_of(viewer), action, subject, before, after, reason)
 
     def _spec(self, cls: TrainingClass) -> dict[str, Any]:
         version = self.learning.module_version(cls.module_version_id)

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.attendance.service import clock
+from app.audit.service import actor_of
 from app.auth.dependencies import (
     SESSION_COOKIE,
     DbSession,
@@ -99,7 +100,9 @@ def log_support(
     except ValidationError as exc:
         field = ".".join(str(p) for p in exc.errors()[0].get("loc", ())) or "periods"
         raise ValidationFailed("%(field)s is not valid", params={"field": field}) from exc
-    ClassService(db).log_support(viewer.deployment_id, cls.id, cohort.id, viewer.user.id, data)
+    ClassService(db, actor_of(viewer)).log_support(
+        viewer.deployment_id, cls.id, cohort.id, viewer.user.id, data
+    )
     return RedirectResponse(f"/cohorts/{cohort.id}?saved=support#support", status_code=303)
 
 

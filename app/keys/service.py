@@ -27,6 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog
 from app.core.time import utcnow
 from app.keys import crypto
 from app.keys.crypto import KeyEncryptionError, Keyring
@@ -195,6 +197,13 @@ class KeyService:
         self.session.flush()
         created = self._create(activate=False) if len(pending) == 1 else None
         _cache.clear()
+        AuditLog(self.session).record(  # the installation's event; key ids are public (JWKS)
+            Actor.operator(),
+            "keys.rotate",
+            Subject("tool_key", following.kid),
+            {"current": [k.kid for k in retired]},
+            {"current": [following.kid], "next": created.kid if created else None},
+        )
         return Rotation("rotated", following, retired, created)
 
     def _create(self, *, activate: bool) -> ToolKey:
@@ -278,4 +287,3 @@ class KeyService:
         self.session.flush()
         _cache.clear()
         return changed
-

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor
 from app.core.errors import AppError
 from app.core.i18n import negotiate_locale
 from app.core.time import utcnow
@@ -133,6 +134,14 @@ class HandoffService:
         if self.repo.find(key, now) is None:
             raise HandoffInvalid()
         return Continuation(landing=None)
+
+
+def launch_label(launch: ValidatedLaunch) -> str:
+    """The launching person's name as pages show it (``User.display_name``)."""
+    if launch.name:
+        return launch.name
+    parts = [p for p in (launch.family_name, launch.given_name) if p]
+    return " ".join(parts) if parts else f"#{launch.sub}"
 
 
 class LaunchService:
@@ -258,6 +267,12 @@ class LaunchService:
             launch.role.value,
             resource_link_id=link_id,
             class_code=class_code_of(launch.custom),
+            actor=Actor.person(
+                user_id,
+                launch_label(launch),
+                launch.platform_id,
+                launch.deployment_pk,
+            ),
         )
         return LaunchOutcome(
             token=token,

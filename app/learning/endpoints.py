@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from app.attendance.service import clock
+from app.audit.service import actor_of
 from app.auth.api import ApiAnyone, ApiTrainer
 from app.auth.dependencies import (
     DbSession,
@@ -265,7 +266,9 @@ def renew_calendar_page(
     """A new address for the learner's own calendar feed; the old one stops working at once
     (a phone that was lost, a link that was shared)."""
     check_form_csrf(viewer, form)
-    ClassService(db).renew_learner_feed(viewer.deployment_id, class_id, viewer.user.id)
+    ClassService(db, actor_of(viewer)).renew_learner_feed(
+        viewer.deployment_id, class_id, viewer.user.id
+    )
     return RedirectResponse(f"/?calendar=renewed#tl-{class_id}", status_code=303)
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Subject
+from app.audit.service import AuditLog, actor_of
 from app.auth.dependencies import Viewer
 from app.catalogue.service import display_title, spec_of
 from app.classes.models import Enrolment, TrainingClass
@@ -484,6 +486,19 @@ class LearningService:
             score,
             text,
             now,
+        )
+        learner = self.session.get(User, enrolment.user_id)
+        AuditLog(self.session).record(
+            actor_of(viewer),
+            "grade.set",
+            Subject(
+                "submission",
+                submission.id,
+                " · ".join(t for t in (learner.display_name if learner else "", item.title) if t),
+                cls.id,
+            ),
+            {"score": previous.score if previous else None},
+            {"score": score},
         )
         (result,) = grading.refresh(cls.id, [enrolment.id], now=now)
         return row, result

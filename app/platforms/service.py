@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy.orm import Session
 
+from app.audit.rules import REGISTRATION, Actor, Subject
+from app.audit.service import AuditLog
 from app.core.db import Database
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.i18n import SUPPORTED_LOCALES, gettext
@@ -173,9 +175,37 @@ def validate_input(data: PlatformInput) -> PlatformInput:
     )
 
 
+def _facts(platform: Platform) -> dict[str, Any]:
+    """What the audit log keeps of a registration (addresses are public; no secrets)."""
+    return {
+        "name": platform.name,
+        "issuer": platform.issuer,
+        "client_id": platform.client_id,
+        "auth_login_url": platform.auth_login_url,
+        "token_url": platform.token_url,
+        "keyset_url": platform.keyset_url,
+        "status": platform.status,
+    }
+
+
 class PlatformService:
-    def __init__(self, session: Session) -> None:
+    """Registrations are the installation's: their audit events carry no tenant, and the
+    actor is the operator at the command line unless ``actor`` says otherwise."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.repo = PlatformRepository(session)
+        self.actor = actor or Actor.operator()
+
+    def _log(
+        self,
+        action: str,
+        platform: Platform,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        installation = Actor(self.actor.label, self.actor.user_id)  # never a tenant's event
+        subject = Subject("platform", platform.id, platform.name or platform.issuer)
+        AuditLog(self.repo.session).record(installation, action, subject, before, after)
 
     def register(self, data: PlatformInput, *, update: bool = False) -> Platform:
         """Add a platform with its deployments, or (``update``) add deployments and refresh
@@ -189,6 +219,10 @@ class PlatformService:
                 params={"issuer": data.issuer, "client_id": data.client_id},
             )
         platform = existing or Platform(issuer=data.issuer, client_id=data.client_id)
+        before = _facts(platform) if existing is not None else None
+        deployments_before = (
+            {d.deployment_id for d in self.repo.deployments_of(platform.id)} if existing else set()
+        )
         platform.name = data.name or platform.name or data.issuer
         platform.auth_login_url = data.auth_login_url
         platform.token_url = data.token_url
@@ -201,12 +235,24 @@ class PlatformService:
         for dep_id in data.deployment_ids:
             if self.repo.deployment(platform.id, dep_id) is None:
                 self.repo.add_deployment(Deployment(platform_id=platform.id, deployment_id=dep_id))
+        added = sorted(set(data.deployment_ids) - deployments_before)
+        if before is None:
+            self._log(
+                "platform.register", platform, None, {**_facts(platform), "deployments": added}
+            )
+        else:
+            after = {**_facts(platform), **({"deployments": added} if added else {})}
+            if any(before.get(k) != v for k, v in after.items()):
+                self._log("platform.update", platform, before, after)
         return platform
 
     def set_status(self, platform_id: int, status: PlatformStatus) -> Platform:
         platform = self.repo.get(platform_id)
         if platform is None:
             raise NotFound()
+        if platform.status != status:
+            action = "platform.disable" if status == PlatformStatus.DISABLED else "platform.enable"
+            self._log(action, platform, {"status": platform.status}, {"status": status})
         platform.status = status
         return platform
 
@@ -225,6 +271,9 @@ class PlatformService:
                 "blend727 platform enable %(id)s",
                 params={"id": platform_id},
             )
+        if platform.status != PlatformStatus.ACTIVE:
+            before, after = {"status": platform.status}, {"status": PlatformStatus.ACTIVE}
+            self._log("platform.approve", platform, before, after)
         platform.status = PlatformStatus.ACTIVE
         return platform
 
@@ -239,6 +288,7 @@ class PlatformService:
                 "%(status)s",
                 params={"id": platform_id, "status": platform.status},
             )
+        self._log("platform.reject", platform, _facts(platform), None)
         self.repo.session.expunge(platform)
         self.repo.delete(platform_id)
         return platform
@@ -261,6 +311,13 @@ class PlatformService:
                 created_at=now,
                 expires_at=now + timedelta(hours=expires_hours),
             )
+        )
+        AuditLog(self.repo.session).record(  # never the token, nor its hash
+            Actor(self.actor.label, self.actor.user_id),
+            "platform.invite",
+            Subject("invitation", invitation.id, invitation.name or None),
+            None,
+            {"name": invitation.name, "expires_at": invitation.expires_at},
         )
         return token, invitation
 
@@ -306,6 +363,7 @@ class PlatformService:
         default_name = (
             f"{host} ({config.product_family_code})" if config.product_family_code else host
         )
+        before = _facts(existing) if existing is not None else None
         invited_name = invitation.name if invitation else ""
         platform.name = (invited_name or platform.name or default_name)[:255]
         platform.auth_login_url = config.authorization_endpoint
@@ -322,6 +380,14 @@ class PlatformService:
         if invitation is not None:
             invitation.platform_id = platform.id
         self.repo.session.flush()
+        after = {
+            **_facts(platform),
+            "deployment_id": deployment,
+            "invitation": invitation.id if invitation is not None else None,
+        }
+        self._log(
+            "platform.register" if before is None else "platform.update", platform, before, after
+        )
         return RegistrationOutcome(
             platform_id=platform.id,
             name=platform.name,
@@ -406,7 +472,8 @@ class DynamicRegistrationService:
         body = registration_request(tool_description(self.base_url), config)
         registered = register_tool(self.http, config, body, registration_token.strip() or None)
         with self.database.session() as session:
-            outcome = PlatformService(session).store_registration(
+            actor = Actor.system(None, None, REGISTRATION)
+            outcome = PlatformService(session, actor).store_registration(
                 config, registered, invite=invite or None
             )
         log.info(

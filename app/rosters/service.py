@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor
 from app.classes.models import EnrolmentStatus, TrainingClass
 from app.classes.repository import ClassRepository
 from app.classes.service import ClassFull, ClassService
@@ -108,12 +109,13 @@ class RosterService:
         if not claimed:
             return None
         try:
-            return self.sync(deployment_id, class_id)
+            return self.sync(deployment_id, class_id)  # the tool's own: actor "system (worker)"
         except AppError as exc:
             log.warning("roster sync of class %s failed: %s", class_id, exc.log_detail)
             return None
 
-    def sync(self, deployment_id: int, class_id: int) -> SyncResult:
+    def sync(self, deployment_id: int, class_id: int, actor: Actor | None = None) -> SyncResult:
+        """Fetch and apply the roster; ``actor`` is who asked (``None``: the tool itself)."""
         target = self._target(deployment_id, class_id)
         with self.database.session(readonly=True) as db:
             tool_key = KeyService(db).signing_key()
@@ -129,15 +131,22 @@ class RosterService:
             raise RosterUnavailable(params={"kind": exc.kind}, log_detail=str(exc)) from exc
         with self.database.session() as db:
             return apply_roster(
-                db, target.deployment_id, target.class_id, target.platform.id, members
+                db, target.deployment_id, target.class_id, target.platform.id, members, actor
             )
 
 
 def apply_roster(
-    db: Session, deployment_id: int, class_id: int, platform_id: int, members: Sequence[Member]
+    db: Session,
+    deployment_id: int,
+    class_id: int,
+    platform_id: int,
+    members: Sequence[Member],
+    actor: Actor | None = None,
 ) -> SyncResult:
-    """Apply a complete roster: idempotent, and nobody's record is ever deleted."""
-    service = ClassService(db)
+    """Apply a complete roster: idempotent, and nobody's record is ever deleted. Each
+    enrolment, departure and trainer it brings is in the audit log under ``actor`` (the tool
+    itself when ``None``)."""
+    service = ClassService(db, actor or Actor.system(platform_id, deployment_id))
     identity = IdentityRepository(db)
     repo = ClassRepository(db)
     result = SyncResult(members=len(members))
@@ -290,13 +299,14 @@ def on_launch(
     *,
     resource_link_id: int | None = None,
     class_code: str | None = None,
+    actor: Actor | None = None,
 ) -> list[int]:
     """A learner opening the activity of a class joins it (within the cap); a core trainer
     opening it is one of its trainers. The class is the one the launch's ``class_code`` names
     (a deep-linked activity; see ``_class_of_link``), else the course's class when the course
     has exactly one. Returns the classes whose roster is stale."""
     repo = ClassRepository(db)
-    service = ClassService(db)
+    service = ClassService(db, actor)  # the launching person joins: they are the actor
     named: TrainingClass | None = None
     if class_code and resource_link_id is not None:
         named = _class_of_link(db, repo, deployment_id, course_id, resource_link_id, class_code)

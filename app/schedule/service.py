@@ -7,6 +7,8 @@ from datetime import date
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
 from app.classes.models import HolidayOverride
 from app.classes.repository import ClassRepository
 from app.core.errors import ValidationFailed
@@ -34,8 +36,11 @@ def calendar_for(
 
 
 class HolidayService:
-    def __init__(self, session: Session) -> None:
+    """``actor``: who changes the calendar, for the audit log."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.repo = ClassRepository(session)
+        self.actor = actor
 
     def add_override(self, deployment_id: int, day: date, kind: str, name: str) -> HolidayOverride:
         if kind not in ("off", "working"):
@@ -47,9 +52,21 @@ class HolidayService:
         if not name or len(name) > 200:
             raise ValidationFailed("%(field)s is required", params={"field": "name"})
         existing = self.repo.holiday_override(deployment_id, day)
+        before = {"kind": existing.kind, "name": existing.name} if existing is not None else None
         if existing is not None:
             existing.kind, existing.name = kind, name
-            return existing
-        row = HolidayOverride(deployment_id=deployment_id, date=day, kind=kind, name=name)
-        self.repo.add(row)
+            row = existing
+        else:
+            row = HolidayOverride(deployment_id=deployment_id, date=day, kind=kind, name=name)
+            self.repo.add(row)
+        actor = self.actor or system_actor(self.repo.session, deployment_id)
+        AuditLog(self.repo.session).record(
+            actor,
+            "holiday.add",
+            Subject("holiday", row.id, day.isoformat()),
+            before,
+            {"date": day, "kind": kind, "name": name}
+            if before is None
+            else {"kind": kind, "name": name},
+        )
         return row
