@@ -58,6 +58,7 @@ ERROR_MODULES = (
     "app.rosters.service",
     "app.schedule.rules",
     "app.launch.service",
+    "app.learning.service",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (
