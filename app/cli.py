@@ -241,7 +241,14 @@ def worker(
     db = _database(settings)
     http = build_session(settings.http_timeout_seconds)
     sweeper = ResultSweeper(db, http)
-    sender = OutboxWorker(db, http, batch=batch, before_round=sweeper.run_if_due)
+    sender = OutboxWorker(
+        db,
+        http,
+        batch=batch,
+        before_round=sweeper.run_if_due,
+        lease=timedelta(seconds=settings.worker_lease_seconds),
+        send_timeout=settings.http_timeout_seconds,
+    )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -252,11 +259,20 @@ def worker(
     signal.signal(signal.SIGINT, stop)
     typer.echo(f"blend727 worker {sender.worker_id}: sending queued scores")
     while not stopping:
-        result = sender.run_once()
+        try:
+            result = sender.run_once()
+        except Exception as exc:
+            # The database restarting or failing over must not end the worker: what it had
+            # claimed is reclaimed when the lease runs out; try again after a pause.
+            typer.echo(f"round failed ({type(exc).__name__}); trying again shortly", err=True)
+            if once:
+                raise typer.Exit(1) from None
+            time.sleep(max(settings.worker_poll_seconds, 1.0))
+            continue
         if result.claimed:
             typer.echo(
                 f"sent {result.sent}, retrying {result.retried}, failed {result.failed}, "
-                f"dead {result.dead}"
+                f"dead {result.dead}, waiting behind a failing LMS {result.deferred}"
             )
         if once:
             break

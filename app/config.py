@@ -116,6 +116,15 @@ class Settings(BaseSettings):
         default=20, ge=1, le=500, description="Largest file a learner may hand in."
     )
     worker_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    worker_lease_seconds: float = Field(
+        default=120.0,
+        ge=1,
+        le=3600,
+        description="How long a worker holds the scores it claimed: a worker that dies while "
+        "sending leaves them to another worker after this long. Keep it well above twice "
+        "BLEND727_HTTP_TIMEOUT_SECONDS (a worker renews its claim before sending when less "
+        "than that is left).",
+    )
     registration_allow_http_loopback: bool = Field(
         default=False,
         description="Dynamic registration: accept http:// platform addresses on 127.0.0.1 or "

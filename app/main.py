@@ -127,7 +127,13 @@ async def _send_scores_forever(ctx: AppContext) -> None:
     from app.passback.service import OutboxWorker
 
     sweeper = ResultSweeper(ctx.database, ctx.http)
-    sender = OutboxWorker(ctx.database, ctx.http, before_round=sweeper.run_if_due)
+    sender = OutboxWorker(
+        ctx.database,
+        ctx.http,
+        before_round=sweeper.run_if_due,
+        lease=timedelta(seconds=ctx.settings.worker_lease_seconds),
+        send_timeout=ctx.settings.http_timeout_seconds,
+    )
     while True:
         try:
             result = await run_in_threadpool(sender.run_once)

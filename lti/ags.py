@@ -20,8 +20,9 @@ How the outbox reads an ``AgsError`` (a ``ServiceError``; ``kind`` says what to 
                     (Moodle compares whole seconds). Resending the same timestamp loops
                     forever: take ``next_timestamp(previous, now)`` and send again.
 ``rejected``        400/422: the platform refused this score (Moodle: a user who is not
-                    gradable in the course, a malformed score). Never retry; put it on the
-                    failed list with ``platform_message``.
+                    gradable in the course, a malformed score). Retrying the same score
+                    cannot help: the outbox tries a few times (a proxy's passing error),
+                    then puts it on the failed list with ``platform_message``.
 ``rate_limited``    429: retry after ``retry_after`` seconds (``None``: the platform gave no
                     usable ``Retry-After``; back off on your own).
 ``unreachable``     no answer, a timeout or a 5xx: transient, retry with back-off
@@ -30,7 +31,9 @@ How the outbox reads an ``AgsError`` (a ``ServiceError``; ``kind`` says what to 
                     ``detail`` names the Moodle setting when one is known to be the cause.
 ``not_found``       404/410: the line item is gone (a teacher deleted the column).
 ``token_refused``   the token endpoint said no (key, client id): an administrator's job.
-``bad_response``    an answer we cannot use.
+``bad_response``    an answer we cannot use (a 2xx carrying an HTML page included: that is
+                    a proxy or sign-in page, not the gradebook; ``at_token_endpoint`` when
+                    the token endpoint gave it: the score was never sent).
 ==================  ========================================================================
 
 ``AgsError.transient`` is true for ``unreachable`` and ``rate_limited``.
@@ -44,7 +47,6 @@ and drops the offset of naive datetimes, and its URL joining splits on every ``?
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import math
@@ -68,6 +70,7 @@ from lti.services import (
     ToolServiceConnector,
     ToolSigningKey,
     header_value,
+    parse_retry_after,
     service_registration,
 )
 
@@ -180,6 +183,7 @@ class AgsError(ServiceError):
         *,
         platform_message: str | None = None,
         retry_after: float | None = None,
+        at_token_endpoint: bool = False,
     ) -> None:
         if kind not in AGS_ERROR_KINDS:
             raise ValueError(f"unknown AGS error kind {kind!r}")
@@ -191,6 +195,7 @@ class AgsError(ServiceError):
         self.detail = detail
         self.platform_message = platform_message
         self.retry_after = retry_after
+        self.at_token_endpoint = at_token_endpoint
 
     @property
     def transient(self) -> bool:
@@ -292,26 +297,6 @@ def format_timestamp(value: datetime) -> str:
     _require_aware(value, "timestamp")
     utc = value.astimezone(UTC)
     return utc.isoformat(timespec="microseconds" if utc.microsecond else "seconds")
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds (``120``) or an HTTP-date
-    (``Wed, 21 Oct 2015 07:28:00 GMT``, counted from ``now``). ``None`` when unusable."""
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.isascii() and text.isdigit():
-        return float(int(text)) if len(text) <= 9 else None  # beyond 30 years: nonsense
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000" and obsolete forms: RFC 9110 says GMT
-        when = when.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _http_url(url: Any, what: str) -> tuple[str, str, str, str]:
@@ -528,8 +513,9 @@ def platform_message(answer: _Answer) -> str | None:
         data = json.loads(text) if text else None
     except (ValueError, RecursionError):
         data = None
-        if text and not text.lstrip().startswith("<") and len(text) <= 1000:
-            add(text)  # plain text; HTML error pages say nothing useful
+        # plain text; HTML error pages and JSON cut short say nothing useful
+        if text and text.lstrip()[:1] not in ("<", "{", "[") and len(text) <= 1000:
+            add(text)
     if isinstance(data, dict):
         for key in ("reason", "message", "error_description", "detail", "title", "error"):
             add(data.get(key))
@@ -546,10 +532,23 @@ def _translate(exc: ServiceError, answer: _Answer | None, hint: str | None) -> A
     if isinstance(exc, AgsError):
         return exc
     status = exc.status
+    token = exc.at_token_endpoint
     if exc.kind == "token_refused":
         if hint and "invalid_scope" in exc.detail:
-            return AgsError("forbidden", status, f"{exc.detail}. {hint}")
-        return AgsError("token_refused", status, exc.detail)
+            return AgsError("forbidden", status, f"{exc.detail}. {hint}", at_token_endpoint=token)
+        return AgsError("token_refused", status, exc.detail, at_token_endpoint=token)
+    if token:  # the token endpoint's own failure (down, 429, garbage): no service answer
+        if exc.kind == "unreachable" and status == 429:
+            return AgsError(
+                "rate_limited",
+                status,
+                exc.detail,
+                retry_after=exc.retry_after,
+                at_token_endpoint=True,
+            )
+        return AgsError(
+            exc.kind, status, exc.detail, retry_after=exc.retry_after, at_token_endpoint=True
+        )
     if status is None or answer is None or answer.status != status or 200 <= status < 300:
         return AgsError(exc.kind, status, exc.detail)
     message = platform_message(answer)
@@ -817,9 +816,15 @@ def post_score(
     score: ScoreToSend,
     token_cache: TokenCache | None = None,
 ) -> None:
-    """POST one score. Returns when the platform accepted it (any 2xx; the body is not
-    read); raises ``AgsError`` otherwise — see the module's table for what each kind asks of
-    the caller. A 401 gets one fresh token and one more try (``ToolServiceConnector``)."""
+    """POST one score. Returns when the platform accepted it (any 2xx whose body, if any, is
+    not a web page: Moodle answers an empty body, others JSON); raises ``AgsError``
+    otherwise — see the module's table for what each kind asks of the caller. A 401 gets
+    one fresh token and one more try (``ToolServiceConnector``).
+
+    A 2xx carrying an HTML page is *not* acceptance: that is a proxy's sign-in or
+    maintenance page, or a captive portal, answering in the LMS's place, and the score never
+    reached the gradebook. It raises ``bad_response`` (sent again later: re-sending the same
+    timestamp is harmless, the LMS answers 409 if it did hold it)."""
     url = scores_url(line_item_url)
     data = json.dumps(score_body(score))
     connector = _connector(registration, tool_key, http, token_cache)
@@ -836,10 +841,29 @@ def post_score(
             hint=MOODLE_GRADE_SYNC,
         )
     except AgsError as exc:
-        if exc.kind == "bad_response" and exc.status is not None and 200 <= exc.status < 300:
+        if (
+            exc.kind == "bad_response"
+            and not exc.at_token_endpoint  # a garbled token answer: the score was never sent
+            and exc.status is not None
+            and 200 <= exc.status < 300
+        ):
+            answer = connector.last_answer
+            if answer is not None and _is_web_page(answer):
+                raise AgsError(
+                    "bad_response",
+                    exc.status,
+                    f"{url}: a web page instead of the gradebook's answer (a proxy or a "
+                    "sign-in page answering for the LMS?)",
+                ) from None
             log.info("score for %s on %s accepted; answer unreadable", score.user_id, url)
             return
         raise
+
+
+def _is_web_page(answer: _Answer) -> bool:
+    """Markup where a JSON answer (or none) belongs: ``<!DOCTYPE html>``, ``<html>``, a
+    bare ``<h1>`` fragment, XML. A short plain-text "OK" is not one (some LMSs say that)."""
+    return answer.body.lstrip()[:1] == b"<"
 
 
 def get_results(

@@ -23,6 +23,7 @@ caller decides what a person sees. ``detail`` is for the log.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import json
 import logging
@@ -32,6 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -73,7 +75,20 @@ class ServiceError(Exception):
     ``status`` is the HTTP status when there was one; ``detail`` is for the log only.
     """
 
-    def __init__(self, kind: ServiceErrorKind, status: int | None = None, detail: str = "") -> None:
+    #: Seconds the platform asked us to wait (``Retry-After`` of a 429 or 503), when it did.
+    retry_after: float | None = None
+    #: The token endpoint failed (every call to this platform would fail the same way).
+    at_token_endpoint: bool = False
+
+    def __init__(
+        self,
+        kind: ServiceErrorKind,
+        status: int | None = None,
+        detail: str = "",
+        *,
+        retry_after: float | None = None,
+        at_token_endpoint: bool = False,
+    ) -> None:
         if kind not in SERVICE_ERROR_KINDS:
             raise ValueError(f"unknown service error kind {kind!r}")
         message = kind + (f" (HTTP {status})" if status is not None else "")
@@ -81,6 +96,8 @@ class ServiceError(Exception):
         self.kind: ServiceErrorKind = kind
         self.status = status
         self.detail = detail
+        self.retry_after = retry_after
+        self.at_token_endpoint = at_token_endpoint
 
     @property
     def transient(self) -> bool:
@@ -166,6 +183,26 @@ def _thumbprint_kid(private_key_pem: str) -> str:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ServiceError("token_refused", None, "the tool's key is not an RSA key")
     return str(public_jwk(key)["kid"])
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds (``120``) or an HTTP-date
+    (``Wed, 21 Oct 2015 07:28:00 GMT``, counted from ``now``). ``None`` when unusable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit():
+        return float(int(text)) if len(text) <= 9 else None  # beyond 30 years: nonsense
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000" and obsolete forms: RFC 9110 says GMT
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
 
 
 # -- the token cache ----------------------------------------------------------------------
@@ -558,29 +595,48 @@ class ToolServiceConnector(ServiceConnector):
             "client_assertion": assertion,
             "scope": " ".join(scopes),
         }
-        response, body = self._send(
-            "POST",
-            token_url,
-            data=form,
-            headers={"Accept": "application/json"},
-            limit=MAX_TOKEN_RESPONSE_BYTES,
-            what="token endpoint",
-        )
+        try:
+            response, body = self._send(
+                "POST",
+                token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                limit=MAX_TOKEN_RESPONSE_BYTES,
+                what="token endpoint",
+            )
+        except ServiceError as exc:
+            exc.at_token_endpoint = True
+            raise
         status = response.status_code
         if not 200 <= status < 300:
             kind: ServiceErrorKind = (
                 "unreachable" if status == 429 or status >= 500 else "token_refused"
             )
-            raise ServiceError(kind, status, f"token endpoint {token_url}{_oauth_error(body)}")
-        data = _parse_json(body, "the token response", status)
+            raise ServiceError(
+                kind,
+                status,
+                f"token endpoint {token_url}{_oauth_error(body)}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After"))
+                if kind == "unreachable"
+                else None,
+                at_token_endpoint=True,
+            )
+
+        def unusable(detail: str) -> ServiceError:
+            return ServiceError("bad_response", status, detail, at_token_endpoint=True)
+
+        try:
+            data = _parse_json(body, "the token response", status)
+        except ServiceError as exc:
+            raise unusable(exc.detail) from None
         if not isinstance(data, dict):
-            raise ServiceError("bad_response", status, "the token response is not an object")
+            raise unusable("the token response is not an object")
         token = data.get("access_token")
         if not isinstance(token, str) or not token.strip():
-            raise ServiceError("bad_response", status, "the token response has no access_token")
+            raise unusable("the token response has no access_token")
         token_type = data.get("token_type")
         if token_type is not None and str(token_type).lower() != "bearer":
-            raise ServiceError("bad_response", status, f"unsupported token_type {token_type!r}")
+            raise unusable(f"unsupported token_type {token_type!r}")
         log.info(
             "service token for %s (client %s), scopes %s",
             self._registration.get_issuer(),

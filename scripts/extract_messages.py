@@ -59,6 +59,7 @@ ERROR_MODULES = (
     "app.schedule.rules",
     "app.launch.service",
     "app.ops.endpoints",
+    "app.learning.service",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (

@@ -91,6 +91,45 @@ class PlatformResponse:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     reason: str | None = None  # the status line's phrase (Moodle's services put messages there)
+    # Faults on the wire: ``drop`` closes the connection without a word; ``cut_short`` declares
+    # a longer body than it sends, then closes (a proxy dying mid-answer).
+    drop: bool = False
+    cut_short: bool = False
+
+
+@dataclass
+class Fault:
+    """One misbehaving answer of a platform's service or token endpoint (``misbehave``).
+
+    ``status`` ``None`` leaves the real answer (only ``delay`` applies). ``after_processing``:
+    the request is handled first (a score is stored, a token issued), then this answer is
+    given instead — the answer is lost, the work is done. ``delay`` seconds pass before the
+    answer (after the work when ``after_processing``). ``resource`` limits an AGS fault to
+    ``scores``, ``lineitem``, ``lineitems`` or ``results`` (``None``: any).
+    """
+
+    status: int | None = 503
+    body: bytes = b"<!DOCTYPE html><html><body><h1>Service Unavailable</h1></body></html>"
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str | None = None
+    delay: float = 0.0
+    after_processing: bool = False
+    drop: bool = False
+    cut_short: bool = False
+    resource: str | None = "scores"
+    user_id: str | None = None  # only a score for this user (``userId``) meets the fault
+
+    def response(self) -> PlatformResponse:
+        return PlatformResponse(
+            0 if self.drop else self.status or 500,  # 0: no answer at all
+            self.body,
+            self.content_type,
+            dict(self.headers),
+            self.reason,
+            drop=self.drop,
+            cut_short=self.cut_short,
+        )
 
 
 # (method, path) -> handler given the request; consulted when ``_ROUTES`` has no match
@@ -140,9 +179,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(route(request))
 
     def _send(self, response: PlatformResponse) -> None:
+        if response.drop:
+            self.close_connection = True
+            return
         self.send_response(response.status, response.reason)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
+        extra = 1000 if response.cut_short else 0
+        self.send_header("Content-Length", str(len(response.body) + extra))
+        if response.cut_short:
+            self.close_connection = True
         for name, value in response.headers.items():
             # raw UTF-8 on the wire, as PHP sends Moodle's “typographic” quotes
             self.send_header(name, value.encode("utf-8").decode("latin-1"))
@@ -275,6 +320,11 @@ class TestPlatform:
     ags_throttle_for: int = 0  # the next N AGS requests get 429
     ags_retry_after: str = "30"
     ags_latency_seconds: float = 0.0  # how long each AGS request takes to answer
+    # scripted faults (``misbehave``, ``misbehave_token``), each used once, in order
+    ags_faults: list[Fault] = field(default_factory=list)
+    token_faults: list[Fault] = field(default_factory=list)
+    nrps_faults: list[Fault] = field(default_factory=list)
+    ags_delay: float = 0.0  # every AGS answer: handled at once, answered this many seconds later
     _ags_rng: random.Random = field(default_factory=lambda: random.Random(727), repr=False)
     _ags_next_item: int = field(default=5, repr=False)
     _ags_routes: bool = field(default=False, repr=False)
@@ -304,8 +354,8 @@ class TestPlatform:
             keys=[_pooled_key(_platform_counter % 4)],
         )
         _ROUTES[f"/{slug}/jwks.json"] = platform._serve_jwks
-        _REQUEST_ROUTES[("POST", f"/{slug}/token")] = platform._serve_token
-        _REQUEST_ROUTES[("GET", f"/{slug}/memberships")] = platform._serve_memberships
+        _REQUEST_ROUTES[("POST", f"/{slug}/token")] = platform._serve_token_or_fault
+        _REQUEST_ROUTES[("GET", f"/{slug}/memberships")] = platform._serve_memberships_or_fault
         return platform
 
     # -- registration data -------------------------------------------------------------
@@ -351,6 +401,58 @@ class TestPlatform:
         self.token_refusals.append(why)
         body = json.dumps({"error": error, "error_description": why}).encode()
         return PlatformResponse(status, body)
+
+    # -- faults ----------------------------------------------------------------------------
+    def misbehave(self, *faults: Fault) -> None:
+        """The next AGS requests (of each fault's ``resource``) get these answers, in order."""
+        with self._service_lock:
+            self.ags_faults.extend(faults)
+
+    def misbehave_token(self, *faults: Fault) -> None:
+        """The next token requests get these answers, in order."""
+        with self._service_lock:
+            self.token_faults.extend(faults)
+
+    def misbehave_nrps(self, *faults: Fault) -> None:
+        """The next NRPS (membership page) requests get these answers, in order."""
+        with self._service_lock:
+            self.nrps_faults.extend(faults)
+
+    def _serve_memberships_or_fault(self, request: PlatformRequest) -> PlatformResponse:
+        fault = self._take_fault(self.nrps_faults, None)
+        if fault is None:
+            return self._serve_memberships(request)
+        if not fault.after_processing:
+            time.sleep(fault.delay)
+            if fault.status is not None:
+                return fault.response()
+            return self._serve_memberships(request)
+        answer = self._serve_memberships(request)
+        time.sleep(fault.delay)
+        return fault.response() if fault.status is not None else answer
+
+    def _take_fault(
+        self, faults: list[Fault], resource: str | None, user_id: str | None = None
+    ) -> Fault | None:
+        with self._service_lock:
+            for i, fault in enumerate(faults):
+                if None not in (fault.resource, resource) and fault.resource != resource:
+                    continue
+                if fault.user_id is not None and fault.user_id != user_id:
+                    continue
+                return faults.pop(i)
+        return None
+
+    def _serve_token_or_fault(self, request: PlatformRequest) -> PlatformResponse:
+        fault = self._take_fault(self.token_faults, None)
+        if fault is None:
+            return self._serve_token(request)
+        if not fault.after_processing:
+            time.sleep(fault.delay)
+            return fault.response() if fault.status is not None else self._serve_token(request)
+        answer = self._serve_token(request)
+        time.sleep(fault.delay)
+        return fault.response() if fault.status is not None else answer
 
     def _serve_token(self, request: PlatformRequest) -> PlatformResponse:
         """OAuth 2 client credentials with a JWT client assertion (RFC 7523), as Moodle."""
@@ -639,7 +741,19 @@ class TestPlatform:
     def _ags_route(
         self, resource: str, item_id: int | None
     ) -> Callable[[PlatformRequest], PlatformResponse]:
-        return lambda request: self._serve_ags(request, resource, item_id)
+        def serve(request: PlatformRequest) -> PlatformResponse:
+            body = _json_or_none(request.body)
+            user = str(body.get("userId")) if isinstance(body, dict) else None
+            fault = self._take_fault(self.ags_faults, resource, user)
+            late = fault is None or fault.after_processing
+            if fault is not None and not late:
+                time.sleep(fault.delay)  # slow before it does anything
+            response = self._serve_ags(request, resource, item_id, fault)
+            if late:
+                time.sleep((fault.delay if fault else 0.0) + self.ags_delay)
+            return response
+
+        return serve
 
     def _moodle_error(
         self, request: PlatformRequest, status: int, reason: str | None = None
@@ -667,7 +781,11 @@ class TestPlatform:
         return PlatformResponse(status, b"[]", "text/html; charset=UTF-8", reason=phrase)
 
     def _serve_ags(
-        self, request: PlatformRequest, resource: str, item_id: int | None
+        self,
+        request: PlatformRequest,
+        resource: str,
+        item_id: int | None,
+        fault: Fault | None = None,
     ) -> PlatformResponse:
         if self.ags_latency_seconds:
             time.sleep(self.ags_latency_seconds)  # a busy LMS (outside the lock: concurrent)
@@ -700,7 +818,12 @@ class TestPlatform:
                     "applied": False,
                 }
                 self.scores_received.append(score)
-            response = self._ags_answer(request, resource, item_id, record, score)
+            if fault is not None and fault.status is not None and not fault.after_processing:
+                response = fault.response()
+            else:
+                response = self._ags_answer(request, resource, item_id, record, score)
+                if fault is not None and fault.status is not None:
+                    response = fault.response()  # done, but the answer is lost or garbled
             record["status"], record["reason"] = response.status, response.reason
             if score is not None:
                 score["status"], score["reason"] = response.status, response.reason

@@ -55,6 +55,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 READONLY = "blend727_readonly"
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def _sqlite_begin(conn: Connection) -> None:
@@ -78,6 +79,13 @@ def build_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # A database that went away must not be waited for forever: connecting gives up after
+    # this long (a request then answers 503), and pre-ping drops pooled connections that a
+    # restart killed, so requests succeed again as soon as it is back.
+    if "connect_timeout" not in parsed.query:
+        connect_args = dict(kwargs.pop("connect_args", None) or {})
+        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+        kwargs["connect_args"] = connect_args
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, NotFound
@@ -152,6 +153,35 @@ async def _out_of_range(request: Request, exc: Exception) -> Response:
     return error_response(request, error)
 
 
+#: Seconds a client is asked to wait when the database is out (a restart takes a few).
+DATABASE_RETRY_AFTER = 5
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database went away (restarting, failing over, out of connections): the request's
+    transaction is lost, nothing was saved. A 503 that says so — never a 500 — and the
+    connection pool drops the dead connections by itself (``pool_pre_ping``), so the next
+    requests succeed once the database is back, without restarting blend727."""
+    log.warning(
+        "%s %s: database unavailable (%s: %s)",
+        request.method,
+        route_of(request.scope),
+        type(exc).__name__,
+        str(getattr(exc, "orig", None) or exc).splitlines()[0][:300] if str(exc) else "",
+        extra={"reason": "database_unavailable"},
+    )
+    error = AppError(
+        detail="The database is not answering just now. Nothing was saved.",
+        status_code=503,
+        code="database_unavailable",
+        title="blend727 is briefly unavailable",
+        advice="Try again in a minute. If it keeps happening, tell your administrator.",
+    )
+    response = error_response(request, error)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+    return response
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, route_of(request.scope))
     error = AppError(
@@ -170,4 +200,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
+    for unavailable in (OperationalError, InterfaceError, DisconnectionError, PoolTimeout):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -39,8 +39,10 @@ from app.dashboards.export import (
 )
 from app.dashboards.rules import FILTERS, FLAG_CODES, SORTS, RowQuery, row_query
 from app.dashboards.service import DashboardService
+from app.grading.endpoints import conflict_page, form_base
 from app.identity.models import Role
 from app.learning.rules import parse_grade
+from app.learning.service import GradeChanged
 
 router = APIRouter(prefix="/cohorts", include_in_schema=False)
 
@@ -167,6 +169,7 @@ def mark_learner(
 def grade_hand_in(
     cohort_id: int,
     submission_id: int,
+    request: Request,
     form: FormData = Depends(small_form),
     viewer: Viewer = Follower,
     db: Session = DbSession,
@@ -174,13 +177,27 @@ def grade_hand_in(
 ) -> Response:
     check_form_csrf(viewer, form)
     score, feedback = form.get("score"), form.get("feedback")
-    enrolment_id = DashboardService(db).grade(
-        viewer,
-        cohort_id,
-        submission_id,
-        parse_grade(score if isinstance(score, str) else ""),
-        feedback if isinstance(feedback, str) else None,
-        now,
-    )
-    url = _url(cohort_id, _form_query(form), open=enrolment_id, saved="grade")
+    query = _form_query(form)
+    try:
+        enrolment_id = DashboardService(db).grade(
+            viewer,
+            cohort_id,
+            submission_id,
+            parse_grade(score if isinstance(score, str) else ""),
+            feedback if isinstance(feedback, str) else None,
+            now,
+            based_on=form_base(form),
+        )
+    except GradeChanged as conflict:
+        opened = conflict.current.enrolment_id
+        return conflict_page(
+            request,
+            viewer,
+            conflict,
+            action=f"/cohorts/{cohort_id}/submissions/{submission_id}/grade",
+            back=_url(cohort_id, query, open=opened)
+            + f"#item-{opened}-{conflict.current.item_key}",
+            keep=dict(query.params),
+        )
+    url = _url(cohort_id, query, open=enrolment_id, saved="grade")
     return RedirectResponse(f"{url}#learner-{enrolment_id}", status_code=303)

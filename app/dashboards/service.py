@@ -54,7 +54,7 @@ from app.grading.repository import GradingRepository
 from app.grading.rules import GradePolicy
 from app.grading.service import policy_of
 from app.identity.models import Role, User
-from app.learning.rules import Item, PhaseProgress, items_of, progress
+from app.learning.rules import GradeBase, Item, PhaseProgress, items_of, progress
 from app.learning.service import ItemState, LearnerView, LearningService
 from app.schedule.rules import Schedule
 
@@ -262,13 +262,16 @@ class DashboardService:
         score: Decimal,
         feedback: str | None,
         now: datetime,
+        *,
+        based_on: GradeBase | None = None,
     ) -> int:
-        """Grade the newest hand-in of a learner of the cohort; returns their enrolment id."""
+        """Grade the newest hand-in of a learner of the cohort; returns their enrolment id
+        (``based_on``: see ``LearningService.grade``)."""
         cohort, _cls, _trainer = self._cohort(viewer, cohort_id)
         if self.repo.submission_member(cohort.id, submission_id) is None:
             raise NotFound(detail="This hand-in is not by a learner of the cohort.")
         row, _result = LearningService(self.session).grade(
-            viewer, submission_id, score, feedback, now
+            viewer, submission_id, score, feedback, now, based_on=based_on
         )
         return row.enrolment_id
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
@@ -30,14 +30,14 @@ from app.auth.api import ApiTrainer
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_form_csrf, require_roles
 from app.core.http import small_form
 from app.core.i18n import gettext
-from app.core.templating import render, request_locale
+from app.core.templating import render, request_locale, score_text
 from app.core.time import local
 from app.grading.rules import MAX_REASON_CHARS
 from app.grading.service import GradingService, LearnerResult
 from app.identity.models import Role
 from app.learning.endpoints import decimal_text
-from app.learning.rules import parse_grade
-from app.learning.service import LearnerView, LearningService
+from app.learning.rules import GradeBase, grade_etag, parse_grade, parse_grade_base
+from app.learning.service import GradeChanged, LearnerView, LearningService
 
 pages = APIRouter(prefix="/grading", include_in_schema=False)
 api = APIRouter(prefix="/api/v1/grading", tags=["grading"])
@@ -117,9 +117,48 @@ def learner_page(
     )
 
 
+def form_base(form: FormData) -> GradeBase | None:
+    """The grade a grade form was based on (its hidden ``expected_grade_id``)."""
+    value = form.get("expected_grade_id")
+    return parse_grade_base(value if isinstance(value, str) else None)
+
+
+def conflict_page(
+    request: Request,
+    viewer: Viewer,
+    conflict: GradeChanged,
+    *,
+    action: str,
+    back: str,
+    keep: dict[str, str] | None = None,
+) -> Response:
+    """409: another trainer graded meanwhile. Both grades side by side, and the form again
+    on the new base, so that saving once more replaces theirs knowingly."""
+    locale = request_locale(request)
+    params = conflict.params | {
+        "score": score_text(conflict.current.score, locale),
+        "mine": score_text(conflict.mine, locale),
+    }
+    return render(
+        request,
+        "grading_conflict.html",
+        {
+            "viewer": viewer,
+            "conflict": conflict,
+            "params": params,
+            "when": params["when"],
+            "action": action,
+            "back": back,
+            "keep": keep or {},
+        },
+        status_code=409,
+    )
+
+
 @pages.post("/submissions/{submission_id}/grade")
 def grade_page(
     submission_id: int,
+    request: Request,
     form: FormData = Depends(small_form),
     viewer: Viewer = Follower,
     db: Session = DbSession,
@@ -127,9 +166,19 @@ def grade_page(
 ) -> Response:
     check_form_csrf(viewer, form)
     score = parse_grade(_field(form, "score"))
-    row, _result = LearningService(db).grade(
-        viewer, submission_id, score, _field(form, "feedback"), now
-    )
+    try:
+        row, _result = LearningService(db).grade(
+            viewer, submission_id, score, _field(form, "feedback"), now, based_on=form_base(form)
+        )
+    except GradeChanged as conflict:
+        return conflict_page(
+            request,
+            viewer,
+            conflict,
+            action=f"/grading/submissions/{submission_id}/grade",
+            back=f"/grading/enrolments/{conflict.current.enrolment_id}"
+            f"#item-{conflict.current.item_key}",
+        )
     return RedirectResponse(
         f"/grading/enrolments/{row.enrolment_id}?saved=grade#item-{row.item_key}", status_code=303
     )
@@ -206,6 +255,15 @@ class GradeIn(BaseModel):
 
     score: Decimal = Field(ge=0, le=10, decimal_places=2)
     feedback: str | None = Field(default=None, max_length=5000)
+    expected_grade_id: int | Literal["none"] | None = Field(
+        default=None,
+        description="The id of the grade this one replaces (as read in `grade.id`), or "
+        '`"none"`/`null` when the hand-in had none. When another grade was recorded '
+        "meanwhile the answer is 409 `grade_changed` with `current_grade` (who gave which "
+        'grade when); send again with its id to replace it. Or send `If-Match: "grade-<id>"` '
+        '/ `"grade-none"` (the `ETag` of the last answer). Without either, nothing is '
+        "checked: the newest grade wins.",
+    )
 
 
 class OverrideIn(BaseModel):
@@ -230,15 +288,29 @@ class ManualIn(BaseModel):
     reason: str = Field(max_length=MAX_REASON_CHARS + 100)
 
 
-@api.post("/submissions/{submission_id}/grade", summary="Grade a hand-in (0–10)")
+@api.post(
+    "/submissions/{submission_id}/grade",
+    summary="Grade a hand-in (0–10)",
+    responses={409: {"description": "Another grade was recorded meanwhile (`grade_changed`)"}},
+)
 def post_grade(
     submission_id: int,
     data: GradeIn,
+    response: Response,
+    if_match: str | None = Header(default=None, alias="If-Match"),
     viewer: Viewer = ApiTrainer,
     db: Session = DbSession,
     now: datetime = Now,
 ) -> dict[str, Any]:
-    row, found = LearningService(db).grade(viewer, submission_id, data.score, data.feedback, now)
+    based_on = None
+    if "expected_grade_id" in data.model_fields_set:
+        based_on = parse_grade_base(data.expected_grade_id or "none")
+    elif if_match is not None:
+        based_on = parse_grade_base(if_match)
+    row, found = LearningService(db).grade(
+        viewer, submission_id, data.score, data.feedback, now, based_on=based_on
+    )
+    response.headers["ETag"] = grade_etag(row.id)
     return {"grade": {"id": row.id, "score": str(row.score)}, "result": result_out(found)}
 
 

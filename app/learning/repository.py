@@ -150,14 +150,18 @@ class LearningRepository:
         return int(self.session.scalar(stmt) or 0)
 
     def submission_in_tenant(
-        self, deployment_id: int, submission_id: int
+        self, deployment_id: int, submission_id: int, *, lock: bool = False
     ) -> tuple[Submission, Enrolment, TrainingClass] | None:
+        """``lock``: take the submission row's lock (PostgreSQL; SQLite's write lock is
+        already held), so that two trainers grading it at once take turns."""
         stmt = (
             select(Submission, Enrolment, TrainingClass)
             .join(Enrolment, Enrolment.id == Submission.enrolment_id)
             .join(TrainingClass, TrainingClass.id == Enrolment.class_id)
             .where(Submission.id == submission_id, TrainingClass.deployment_id == deployment_id)
         )
+        if lock:
+            stmt = stmt.with_for_update(of=Submission)
         row = self.session.execute(stmt).first()
         return (row[0], row[1], row[2]) if row else None
 

@@ -336,3 +336,41 @@ __all__ = [
     "progress",
     "today_in_vietnam",
 ]
+
+
+@dataclass(frozen=True)
+class GradeBase:
+    """The grade a trainer's form (or API call) was based on: ``grade_id`` of the newest
+    grade it showed, ``None`` when it showed none. Grading with a base that is no longer the
+    newest grade is refused (``GradeChanged``, 409) instead of silently replacing it."""
+
+    grade_id: int | None
+
+
+#: What a form or an ``If-Match`` says when it showed no grade.
+NO_GRADE = "none"
+
+
+def parse_grade_base(value: str | int | None) -> GradeBase | None:
+    """``expected_grade_id`` of a grade form or the API: a grade's id, ``"none"`` (or "" or
+    JSON null) for "no grade yet"; ``None`` when absent (nothing is checked).
+    Also takes an ``If-Match`` ETag: ``"grade-12"`` or ``"grade-none"`` (weak or not)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return GradeBase(value) if value > 0 else GradeBase(None)
+    text = str(value).strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    text = text.removeprefix("grade-")
+    if text in ("", NO_GRADE, "null"):
+        return GradeBase(None)
+    if text.isascii() and text.isdigit() and len(text) < 12:
+        return GradeBase(int(text))
+    raise ValidationFailed("%(field)s is not valid", params={"field": "expected_grade_id"})
+
+
+def grade_etag(grade_id: int | None) -> str:
+    """The ``ETag`` of a hand-in's grade, for ``If-Match`` on the next grade."""
+    return f'"grade-{grade_id if grade_id is not None else NO_GRADE}"'

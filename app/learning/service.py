@@ -31,6 +31,7 @@ from app.classes.models import Enrolment, TrainingClass
 from app.classes.repository import ClassRepository
 from app.classes.service import learner_schedule, stored_schedule
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.time import local
 from app.grading.models import ModuleResultRow
 from app.grading.repository import GradingRepository
 from app.grading.rules import GradePolicy, round_score
@@ -46,6 +47,7 @@ from app.learning.models import (
 from app.learning.repository import LearningRepository
 from app.learning.rules import (
     MAX_URL_CHARS,
+    GradeBase,
     HandIn,
     Item,
     PhaseProgress,
@@ -122,6 +124,68 @@ class Download:
     path: Path
     name: str
     content_type: str
+
+
+@dataclass(frozen=True)
+class RecordedGrade:
+    """A grade as plain data (it outlives the request's session in a ``GradeChanged``)."""
+
+    id: int
+    enrolment_id: int
+    item_key: str
+    score: Decimal
+    feedback: str | None
+    graded_at: datetime
+
+
+class GradeChanged(Conflict):
+    """Someone else graded the hand-in after this form was opened: a 409 that names who gave
+    which grade when, so the trainer can compare and, if theirs should stand, save again on
+    the new base (``current.id``)."""
+
+    code = "grade_changed"
+    title = "Another grade was recorded meanwhile"
+    detail = (
+        "%(who)s gave %(score)s at %(when)s, after you opened this form. Your grade, "
+        "%(mine)s, was not saved. Compare both and save yours again if it should replace "
+        "theirs."
+    )
+
+    def __init__(
+        self, grade: SubmissionGrade, who: str, mine: Decimal, mine_feedback: str | None
+    ) -> None:
+        current = RecordedGrade(
+            id=grade.id,
+            enrolment_id=grade.enrolment_id,
+            item_key=grade.item_key,
+            score=grade.score,
+            feedback=grade.feedback,
+            graded_at=grade.graded_at,
+        )
+        when = local(current.graded_at)
+        super().__init__(
+            params={
+                "who": who,
+                "score": str(current.score),
+                "when": when.strftime("%H:%M %d/%m/%Y"),
+                "mine": str(mine),
+            },
+            log_detail=f"grade {current.id} recorded meanwhile",
+        )
+        self.current = current
+        self.who = who
+        self.mine = mine
+        self.mine_feedback = mine_feedback
+        self.problem_extra = {
+            "current_grade": {
+                "id": current.id,
+                "score": str(current.score),
+                "feedback": current.feedback,
+                "graded_by": who,
+                "graded_at": current.graded_at.isoformat(),
+            },
+            "your_grade": {"score": str(mine), "feedback": mine_feedback},
+        }
 
 
 class LearningService:
@@ -434,11 +498,17 @@ class LearningService:
         score: Decimal,
         feedback: str | None,
         now: datetime,
+        *,
+        based_on: GradeBase | None = None,
     ) -> tuple[SubmissionGrade, LearnerResult]:
         """Grade the newest hand-in of an assignment (a regrade adds a row; all are kept);
-        returns the grade and the learner's module result it moved."""
+        returns the grade and the learner's module result it moved.
+
+        ``based_on``: the grade the trainer saw; when another grade has been recorded since,
+        ``GradeChanged`` (409) and nothing is saved. ``None`` checks nothing (last word
+        wins), for callers that showed no grade."""
         score = round_score(score)  # "9" from the API is stored and audited as "9.00"
-        found = self.repo.submission_in_tenant(viewer.deployment_id, submission_id)
+        found = self.repo.submission_in_tenant(viewer.deployment_id, submission_id, lock=True)
         if found is None:
             raise NotFound()
         submission, enrolment, cls = found
@@ -463,6 +533,15 @@ class LearningService:
                 params={"field": "feedback", "max": 5000},
             )
         previous = self.repo.grades([enrolment.id]).get((enrolment.id, item.key))
+        if based_on is not None and previous is not None and based_on.grade_id != previous.id:
+            # (no grade at all: nothing can be lost, whatever the form was based on)
+            grader = (
+                self.session.get(User, previous.graded_by_user_id)
+                if previous.graded_by_user_id
+                else None
+            )
+            who = grader.display_name if grader is not None else "—"
+            raise GradeChanged(previous, who, score, text)
         if previous is not None and previous.score == score and previous.feedback == text:
             raise ValidationFailed(
                 "The change leaves the result as it was", params={"field": "score"}

@@ -73,6 +73,23 @@ class OutboxRepository:
         )
         return ids
 
+    def renew(self, ids: Sequence[int], worker: str, lease_until: datetime) -> list[int]:
+        """Extend ``worker``'s claim on those of ``ids`` it still holds; returns them."""
+        if not ids:
+            return []
+        held = update(ScoreOutbox).where(
+            ScoreOutbox.id.in_(ids),
+            ScoreOutbox.claimed_by == worker,
+            ScoreOutbox.status == OutboxStatus.SENDING,
+        )
+        self.session.execute(held.values(lease_until=lease_until))
+        stmt = select(ScoreOutbox.id).where(
+            ScoreOutbox.id.in_(ids),
+            ScoreOutbox.claimed_by == worker,
+            ScoreOutbox.status == OutboxStatus.SENDING,
+        )
+        return list(self.session.scalars(stmt))
+
     def rows(self, ids: Sequence[int]) -> list[ScoreOutbox]:
         stmt = select(ScoreOutbox).where(ScoreOutbox.id.in_(ids)).order_by(ScoreOutbox.id)
         return list(self.session.scalars(stmt))

@@ -15,9 +15,10 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +33,15 @@ from app.identity.models import ResourceLink, User
 from app.keys.service import KeyService
 from app.passback.models import OutboxStatus, ScoreOutbox
 from app.passback.repository import OutboxRepository
-from app.passback.rules import LEASE, Outcome, is_dead, next_timestamp, outcome_for, retry_delay
+from app.passback.rules import (
+    LEASE,
+    Outcome,
+    is_dead,
+    next_timestamp,
+    outcome_for,
+    platform_wide,
+    retry_delay,
+)
 from app.platforms.repository import PlatformRepository
 
 log = logging.getLogger("blend727.passback")
@@ -156,12 +165,43 @@ class RunResult:
     failed: int = 0
     dead: int = 0
     lost_lease: int = 0
+    deferred: int = 0  # not sent this round: their LMS had just failed for every score
     details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """How one score's send failed, as the worker records it."""
+
+    kind: str
+    status: int | None
+    detail: str
+    retry_after: float | None = None
+    at_token_endpoint: bool = False
+
+    @property
+    def error(self) -> str:
+        return f"{self.kind}: {self.detail}"[:2000]
+
+
+def _platform_key(platform: Any, row: ScoreOutbox) -> tuple[str, ...]:
+    """Scores to one registration share its token endpoint and gradebook host."""
+    if platform is None:
+        return ("deployment", str(row.deployment_id))
+    return ("platform", str(platform.issuer), str(platform.client_id))
 
 
 class OutboxWorker:
     """Sends due scores. Run by ``blend727 worker`` and, for small installations, inside
-    ``blend727 serve``. Any number of them may run against one PostgreSQL."""
+    ``blend727 serve``. Any number of them may run against one PostgreSQL.
+
+    A worker holds the rows it claimed for ``lease``; before each send it makes sure that at
+    least ``send_timeout``'s worth of the lease is left (renewing it for the rest of the
+    batch when not), so a score is never sent by a worker whose claim another worker may
+    already have taken over. When an LMS fails as a whole (``rules.platform_wide``) the
+    rest of its scores in the batch wait for the same next try instead of being sent into
+    the same failure.
+    """
 
     def __init__(
         self,
@@ -173,6 +213,9 @@ class OutboxWorker:
         rng: random.Random | None = None,
         token_cache: Any = None,
         before_round: Callable[[datetime], None] | None = None,
+        lease: timedelta = LEASE,
+        send_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
         # Work to do before each round (the result sweep: app.grading.service.ResultSweeper).
@@ -182,14 +225,20 @@ class OutboxWorker:
         self.batch = batch
         self.rng = rng or random.Random()  # noqa: S311 - jitter
         self.token_cache = token_cache
+        self.lease = lease
+        # The longest one send may take: a token request and the score's own request, each
+        # at most its connect (≤ 3 s) and read timeouts (lti.http).
+        self.send_budget = 2 * (min(send_timeout, 3.0) + send_timeout)
+        self._clock = clock
 
     def run_once(self, now: datetime | None = None) -> RunResult:
         now = now or utcnow()
         if self.before_round is not None:
             self.before_round(now)
         result = RunResult()
+        started = self._clock()
         with self.database.session() as db:
-            ids = OutboxRepository(db).claim(self.worker_id, now, now + LEASE, self.batch)
+            ids = OutboxRepository(db).claim(self.worker_id, now, now + self.lease, self.batch)
         result.claimed = len(ids)
         if not ids:
             return result
@@ -200,59 +249,94 @@ class OutboxWorker:
                 for r in rows
             }
             tool_key = KeyService(db).signing_key()
-        for row in rows:
-            self._send(row, platforms.get(row.deployment_id), tool_key, result)
+        lease_left_until = started + self.lease.total_seconds()
+        held = set(ids)
+        blocked: dict[tuple[str, ...], tuple[_Failure, datetime]] = {}
+        for index, row in enumerate(rows):
+            if self._clock() + self.send_budget > lease_left_until:
+                # Not enough of the claim left for a send: extend it for what remains (only
+                # the rows still ours), counted on the round's own clock.
+                elapsed = timedelta(seconds=self._clock() - started)
+                with self.database.session() as db:
+                    held = set(
+                        OutboxRepository(db).renew(
+                            [r.id for r in rows[index:]],
+                            self.worker_id,
+                            now + elapsed + self.lease,
+                        )
+                    )
+                lease_left_until = self._clock() + self.lease.total_seconds()
+            if row.id not in held:
+                result.lost_lease += 1
+                continue
+            platform = platforms.get(row.deployment_id)
+            key = _platform_key(platform, row)
+            if key in blocked:
+                self._defer(row, *blocked[key], result)
+                continue
+            failure, next_try = self._send(row, platform, tool_key, result)
+            if failure is not None and platform_wide(
+                failure.kind, failure.status, at_token_endpoint=failure.at_token_endpoint
+            ):
+                blocked[key] = (failure, next_try)
         return result
 
-    def _send(self, row: ScoreOutbox, platform: Any, tool_key: Any, result: RunResult) -> None:
+    def _post(self, row: ScoreOutbox, platform: Any, tool_key: Any) -> _Failure | None:
         from lti.ags import ScoreToSend, post_score
         from lti.services import ServiceError
 
-        kind: str | None = None
-        retry_after: float | None = None
-        status_code: int | None = None
-        detail = ""
         if platform is None or not platform.active:
-            kind, detail = "forbidden", "platform disabled or removed"
-        else:
-            score = row.score
-            try:
-                post_score(
-                    registration=platform,
-                    tool_key=tool_key,
-                    http=self.http,
-                    line_item_url=row.line_item_url,
-                    score=ScoreToSend(
-                        user_id=row.lms_user_id,
-                        score_given=float(score["scoreGiven"]) if score.get("scoreGiven") else None,
-                        score_maximum=float(score["scoreMaximum"]),
-                        activity_progress=score["activityProgress"],
-                        grading_progress=score["gradingProgress"],
-                        timestamp=row.score_timestamp,
-                        comment=score.get("comment"),
-                    ),
-                    token_cache=self.token_cache,
-                )
-            except ServiceError as exc:
-                kind = exc.kind
-                status_code = exc.status
-                detail = str(getattr(exc, "platform_message", None) or exc.detail or exc.kind)
-                retry_after = getattr(exc, "retry_after", None)
-            except Exception as exc:
-                log.exception("unexpected error sending score %s", row.id)
-                kind, detail = "unreachable", f"{type(exc).__name__}: {exc}"
+            return _Failure("forbidden", None, "platform disabled or removed")
+        score = row.score
+        try:
+            post_score(
+                registration=platform,
+                tool_key=tool_key,
+                http=self.http,
+                line_item_url=row.line_item_url,
+                score=ScoreToSend(
+                    user_id=row.lms_user_id,
+                    score_given=float(score["scoreGiven"]) if score.get("scoreGiven") else None,
+                    score_maximum=float(score["scoreMaximum"]),
+                    activity_progress=score["activityProgress"],
+                    grading_progress=score["gradingProgress"],
+                    timestamp=row.score_timestamp,
+                    comment=score.get("comment"),
+                ),
+                token_cache=self.token_cache,
+            )
+        except ServiceError as exc:
+            return _Failure(
+                exc.kind,
+                exc.status,
+                str(getattr(exc, "platform_message", None) or exc.detail or exc.kind),
+                getattr(exc, "retry_after", None),
+                bool(getattr(exc, "at_token_endpoint", False)),
+            )
+        except Exception as exc:
+            log.exception("unexpected error sending score %s", row.id)
+            return _Failure("unreachable", None, f"{type(exc).__name__}: {exc}")
+        return None
+
+    def _send(
+        self, row: ScoreOutbox, platform: Any, tool_key: Any, result: RunResult
+    ) -> tuple[_Failure | None, datetime]:
+        """Send one score and record the outcome; returns the failure (``None``: delivered)
+        and when the score is tried again."""
+        failure = self._post(row, platform, tool_key)
         now = utcnow()
-        outcome = Outcome.SENT if kind is None else outcome_for(kind)
+        next_try = now
+        outcome = Outcome.SENT if failure is None else outcome_for(failure.kind, row.attempts)
         with self.database.session() as db:
             repo = OutboxRepository(db)
-            if outcome == Outcome.SENT:
+            if failure is None or outcome == Outcome.SENT:
                 done = repo.finish(
                     row.id,
                     self.worker_id,
                     status=OutboxStatus.SENT,
                     sent_at=now,
-                    last_error=None if kind is None else f"{kind}: {detail}",
-                    last_http_status=status_code,
+                    last_error=None if failure is None else failure.error,
+                    last_http_status=None if failure is None else failure.status,
                 )
                 result.sent += done
             elif outcome == Outcome.FAILED:
@@ -260,8 +344,8 @@ class OutboxWorker:
                     row.id,
                     self.worker_id,
                     status=OutboxStatus.FAILED,
-                    last_error=f"{kind}: {detail}"[:2000],
-                    last_http_status=status_code,
+                    last_error=failure.error,
+                    last_http_status=failure.status,
                 )
                 result.failed += done
             elif is_dead(row.window_start, now):
@@ -269,20 +353,53 @@ class OutboxWorker:
                     row.id,
                     self.worker_id,
                     status=OutboxStatus.DEAD,
-                    last_error=f"{kind}: {detail}"[:2000],
-                    last_http_status=status_code,
+                    last_error=failure.error,
+                    last_http_status=failure.status,
                 )
                 result.dead += done
             else:
-                delay = retry_delay(row.attempts, retry_after=retry_after, rng=self.rng)
+                delay = retry_delay(row.attempts, retry_after=failure.retry_after, rng=self.rng)
+                next_try = now + delay
                 done = repo.finish(
                     row.id,
                     self.worker_id,
                     status=OutboxStatus.PENDING,
-                    next_attempt_at=now + delay,
-                    last_error=f"{kind}: {detail}"[:2000],
-                    last_http_status=status_code,
+                    next_attempt_at=next_try,
+                    last_error=failure.error,
+                    last_http_status=failure.status,
                 )
                 result.retried += done
             if not done:
                 result.lost_lease += 1
+        if failure is not None:
+            log.info(
+                "score %s not delivered: %s",
+                row.id,
+                failure.kind,
+                extra={"reason": failure.kind, "http_status": failure.status, "outcome": outcome},
+            )
+        return failure, next_try
+
+    def _defer(
+        self, row: ScoreOutbox, failure: _Failure, next_try: datetime, result: RunResult
+    ) -> None:
+        """Not sent: its LMS just failed for another score. The claim's attempt is given
+        back; the score waits for the same next try, with the LMS's reason."""
+        now = utcnow()
+        dead = is_dead(row.window_start, now)
+        with self.database.session() as db:
+            done = OutboxRepository(db).finish(
+                row.id,
+                self.worker_id,
+                status=OutboxStatus.DEAD if dead else OutboxStatus.PENDING,
+                next_attempt_at=next_try,
+                attempts=max(row.attempts - 1, 0),
+                last_error=failure.error,
+                last_http_status=failure.status,
+            )
+        if not done:
+            result.lost_lease += 1
+        elif dead:
+            result.dead += 1
+        else:
+            result.deferred += 1
