@@ -2,7 +2,12 @@
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import Module, ModuleVersion
-from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
+from app.certificates.models import (
+    Certificate,
+    CertificateIssuer,
+    CertificateJob,
+    VerifyMiss,
+)
 from app.classes.models import (
     ClassSession,
     ClassTrainer,
@@ -67,6 +72,7 @@ __all__ = [
     "TrainingClass",
     "UsedNonce",
     "User",
+    "VerifyMiss",
     "Wave",
     "WebSession",
     "metadata",

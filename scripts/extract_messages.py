@@ -59,6 +59,8 @@ ERROR_MODULES = (
     "app.schedule.rules",
     "app.launch.service",
     "app.ops.endpoints",
+    "app.certificates.limits",
+    "app.imports.service",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (
