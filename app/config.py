@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Asia/Ho_Chi_Minh")
     session_lifetime_seconds: int = Field(default=8 * 3600, ge=60)
+    verify_misses_per_minute: int = Field(
+        default=20,
+        ge=1,
+        description="Unknown certificate codes one client address may check per minute on "
+        "/verify before it gets 429 until the minute ends.",
+    )
     jwt_leeway_seconds: int = Field(
         default=60, ge=0, le=600, description="Clock skew accepted on id_token exp/iat/nbf."
     )

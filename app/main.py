@@ -25,6 +25,7 @@ from app.audit.endpoints import pages as audit_pages
 from app.auth.endpoints import router as session_api
 from app.catalogue.endpoints import router as catalogue_api
 from app.certificates.endpoints import router as certificates_router
+from app.certificates.limits import VerifyLimit
 from app.classes.endpoints import router as classes_api
 from app.config import Settings, get_settings
 from app.core.db import Database
@@ -34,11 +35,13 @@ from app.core.logs import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.proxy import ProxyHeadersMiddleware, TrustedProxies
 from app.core.state import AppContext, get_context
+from app.core.time import utcnow
 from app.dashboards.endpoints import router as dashboards_router
 from app.deeplink.endpoints import router as deeplink_router
 from app.grading.endpoints import api as grading_api
 from app.grading.endpoints import pages as grading_pages
 from app.home.endpoints import router as home_router
+from app.imports.endpoints import router as imports_api
 from app.keys.crypto import KeyEncryptionError
 from app.keys.service import KeyService
 from app.launch.endpoints import router as launch_router
@@ -85,6 +88,7 @@ def _ensure_signing_key(ctx: AppContext) -> None:
 def _purge(ctx: AppContext) -> None:
     with ctx.database.session() as session:
         nonces, sessions = purge_expired(session)
+        VerifyLimit(session).prune(utcnow())
     if nonces or sessions:
         log.info("purged %d expired nonces and %d ended sessions", nonces, sessions)
 
@@ -209,6 +213,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(session_api)
     app.include_router(catalogue_api)
     app.include_router(classes_api)
+    app.include_router(imports_api)
     app.include_router(ical_router)
     app.include_router(attendance_pages)
     app.include_router(attendance_api)

@@ -3,7 +3,12 @@
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.audit.models import AuditEvent
 from app.catalogue.models import Module, ModuleVersion
-from app.certificates.models import Certificate, CertificateIssuer, CertificateJob
+from app.certificates.models import (
+    Certificate,
+    CertificateIssuer,
+    CertificateJob,
+    VerifyMiss,
+)
 from app.classes.models import (
     ClassSession,
     ClassTrainer,
@@ -69,6 +74,7 @@ __all__ = [
     "TrainingClass",
     "UsedNonce",
     "User",
+    "VerifyMiss",
     "Wave",
     "WebSession",
     "metadata",

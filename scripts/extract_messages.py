@@ -60,6 +60,8 @@ ERROR_MODULES = (
     "app.launch.service",
     "app.ops.endpoints",
     "app.learning.service",
+    "app.certificates.limits",
+    "app.imports.service",
 )
 # Module-level tables of English message ids: (module, attribute).
 MESSAGE_TABLES = (

@@ -822,13 +822,18 @@ class TestHandIn:
     ) -> None:
         w = world
         hv1 = w.learners[0]
-        just_over = hand_in(w, hv1, "plan-1", file=("big.pdf", b"x" * (MB + 1), "application/pdf"))
+        head = b"%PDF-1.4\n"  # a PDF's first bytes: only the size is wrong
+
+        def pdf(size: int) -> bytes:
+            return head + b"x" * (size - len(head))
+
+        just_over = hand_in(w, hv1, "plan-1", file=("big.pdf", pdf(MB + 1), "application/pdf"))
         assert just_over.status_code == 413
-        far_over = hand_in(w, hv1, "plan-1", file=("huge.pdf", b"x" * (3 * MB), "application/pdf"))
+        far_over = hand_in(w, hv1, "plan-1", file=("huge.pdf", pdf(3 * MB), "application/pdf"))
         assert far_over.status_code == 413
         assert stored_files(w) == []
         assert count(db, Submission) == 0
-        exactly = hand_in(w, hv1, "plan-1", file=("max.pdf", b"x" * MB, "application/pdf"))
+        exactly = hand_in(w, hv1, "plan-1", file=("max.pdf", pdf(MB), "application/pdf"))
         assert exactly.status_code == 303
         assert [p.stat().st_size for p in stored_files(w)] == [MB]
 

@@ -41,11 +41,22 @@ from app.classes.rules import (
 from app.classes.schemas import ClassCreate, FallbackSet, HolidayCreate, WaveCreate
 from app.classes.service import ClassService, plan_of, stored_schedule
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed
+from app.core.files import MB, cap_request_body
 from app.core.i18n import get_translations
 from app.core.templating import render, request_locale, vndate
 from app.core.time import local, utcnow
 from app.identity.models import Role, User
 from app.identity.repository import IdentityRepository
+from app.imports.endpoints import (
+    ImportForm,
+    holidays_csv,
+    holidays_xlsx,
+    problem_list,
+    uploaded_table,
+)
+from app.imports.service import ImportRefused as TableImportRefused
+from app.imports.service import ImportService, RosterImportResult
+from app.imports.tables import MAX_FILE_BYTES as MAX_TABLE_BYTES
 from app.schedule.service import HolidayService, calendar_for
 from modules.catalogue import IN_TOOL_KINDS, LEVELS, MATERIAL_KINDS, PHASES, ModuleSpec
 
@@ -56,6 +67,10 @@ AdminOnly = Depends(require_roles(Role.ADMIN))
 #: Largest module file accepted by the import form, in bytes (a real one is about 2 KB).
 MAX_IMPORT_BYTES = 100 * 1024
 MAX_IMPORT_FILES = 20
+#: Largest CSV/XLSX a holiday or roster import takes, in MB (shown on the pages).
+MAX_TABLE_MB = MAX_TABLE_BYTES // MB
+#: Largest body of an administrator's form: every module file at its largest, and the fields.
+MAX_FORM_BYTES = MAX_IMPORT_FILES * MAX_IMPORT_BYTES + 512 * 1024
 #: Empty material rows offered per phase on the module form.
 EMPTY_MATERIAL_ROWS = 2
 #: Most people offered in the "add a core trainer" list (trainers of the LMS first).
@@ -177,7 +192,9 @@ _INVALID = N_("This value is not valid.")
 
 
 async def _form(request: Request) -> AsyncIterator[FormData]:
-    """The posted form (urlencoded or multipart), closed after the response."""
+    """The posted form (urlencoded or multipart), closed after the response; its body is
+    capped before it is parsed (module files: ``MAX_IMPORT_FILES`` × ``MAX_IMPORT_BYTES``)."""
+    cap_request_body(request, MAX_FORM_BYTES, shown_mb=MAX_FORM_BYTES / MB)
     form = await request.form(max_files=MAX_IMPORT_FILES, max_fields=1000)
     try:
         yield form
@@ -957,6 +974,8 @@ def _class_page(
     *,
     form: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
+    roster_problems: Sequence[Mapping[str, Any]] = (),
+    roster_preview: RosterImportResult | None = None,
     status_code: int = 200,
 ) -> Response:
     service = ClassService(db)
@@ -1015,6 +1034,10 @@ def _class_page(
             failures=_failures(results),
             form=form,
             errors=errors or {},
+            roster_problems=roster_problems,
+            roster_preview=roster_preview,
+            roster_imported=_counts(request, "enrolled", "already", "updated"),
+            limit_mb=MAX_TABLE_MB,
         ),
         status_code=status_code,
     )
@@ -1172,6 +1195,39 @@ def renew_class_feed(
     return _redirect(f"/admin/classes/{class_id}?done=calendar#calendar")
 
 
+@router.post("/classes/{class_id}/roster/import")
+def import_roster(
+    class_id: int,
+    request: Request,
+    viewer: Viewer = AdminOnly,
+    db: Session = DbSession,
+    form: FormData = ImportForm,
+) -> Response:
+    """Learners from the department's list (CSV/XLSX): matched to the people the LMS told
+    blend727 about, all or nothing; "check only" shows what would happen."""
+    check_csrf(viewer, _text(form, "csrf_token"))
+    check_only = bool(_text(form, "check_only"))
+    ClassService(db).get_class(viewer.deployment_id, class_id)  # 404 before the file is read
+    try:
+        table = uploaded_table(form)
+        result = ImportService(db, actor_of(viewer)).roster(
+            viewer.deployment_id, class_id, table, dry_run=check_only
+        )
+    except TableImportRefused as exc:
+        db.rollback()
+        problems = problem_list(request, exc.problems)
+        return _class_page(
+            request, viewer, db, class_id, roster_problems=problems, status_code=exc.status_code
+        )
+    if check_only:
+        db.rollback()
+        return _class_page(request, viewer, db, class_id, roster_preview=result)
+    return _redirect(
+        f"/admin/classes/{class_id}?enrolled={result.enrolled}&already={result.already}"
+        f"&updated={result.updated_people}#roster-import"
+    )
+
+
 # -- holidays ------------------------------------------------------------------------------
 
 
@@ -1182,6 +1238,8 @@ def _holidays_page(
     *,
     form: Mapping[str, str] | None = None,
     errors: Mapping[str, str] | None = None,
+    import_problems: Sequence[Mapping[str, Any]] = (),
+    checked: Mapping[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     year = _today().year
@@ -1212,9 +1270,21 @@ def _holidays_page(
             overrides=ClassService(db).repo.holiday_overrides(viewer.deployment_id),
             form=form or {"kind": "off"},
             errors=errors or {},
+            import_problems=import_problems,
+            checked=checked,
+            imported=_counts(request, "added", "unchanged"),
+            limit_mb=MAX_TABLE_MB,
         ),
         status_code=status_code,
     )
+
+
+def _counts(request: Request, *names: str) -> dict[str, int] | None:
+    """Counts a redirect after an import carries (``?added=3&unchanged=1``), or ``None``."""
+    values = {n: _int(request.query_params.get(n, "")) for n in names}
+    if any(v is None or v < 0 for v in values.values()):
+        return None
+    return {n: int(v or 0) for n, v in values.items()}
 
 
 @router.get("/holidays")
@@ -1244,3 +1314,45 @@ def add_holiday(
         errors = {_error_field(exc, "date"): _app_error_text(request, exc)}
         return _holidays_page(request, viewer, db, form=values, errors=errors, status_code=422)
     return _redirect("/admin/holidays?done=holiday")
+
+
+@router.post("/holidays/import")
+def import_holidays(
+    request: Request,
+    viewer: Viewer = AdminOnly,
+    db: Session = DbSession,
+    form: FormData = ImportForm,
+) -> Response:
+    """A CSV/XLSX of days off and working days: checked whole, then all or nothing; "check
+    only" says what an import would do and writes nothing."""
+    check_csrf(viewer, _text(form, "csrf_token"))
+    check_only = bool(_text(form, "check_only"))
+    try:
+        table = uploaded_table(form)
+        result = ImportService(db, actor_of(viewer)).holidays(
+            viewer.deployment_id, table, dry_run=check_only
+        )
+    except TableImportRefused as exc:
+        db.rollback()
+        problems = problem_list(request, exc.problems)
+        return _holidays_page(
+            request, viewer, db, import_problems=problems, status_code=exc.status_code
+        )
+    if check_only:
+        db.rollback()
+        checked = {"added": len(result.added), "unchanged": len(result.unchanged)}
+        return _holidays_page(request, viewer, db, checked=checked)
+    return _redirect(
+        f"/admin/holidays?added={len(result.added)}&unchanged={len(result.unchanged)}#import"
+    )
+
+
+@router.get("/holidays/export.csv")
+def export_holidays_csv(viewer: Viewer = AdminOnly, db: Session = ReadDbSession) -> Response:
+    """The administrators' changes of the calendar in the import's format (round trip)."""
+    return holidays_csv(ClassService(db).repo.holiday_overrides(viewer.deployment_id))
+
+
+@router.get("/holidays/export.xlsx")
+def export_holidays_xlsx(viewer: Viewer = AdminOnly, db: Session = ReadDbSession) -> Response:
+    return holidays_xlsx(ClassService(db).repo.holiday_overrides(viewer.deployment_id))

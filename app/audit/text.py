@@ -63,6 +63,7 @@ ACTIONS: dict[str, str] = {
     "calendar.renew": _("%(actor)s renewed the calendar link of %(object)s"),
     "module.edit": _("%(actor)s edited %(object)s"),
     "module.import": _("%(actor)s imported %(object)s"),
+    "roster.import": _("%(actor)s imported a class list into %(object)s"),
     "holiday.add": _("%(actor)s changed the calendar on %(object)s"),
     "platform.register": _("%(actor)s registered %(object)s"),
     "platform.update": _("%(actor)s updated the registration of %(object)s"),

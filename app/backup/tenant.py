@@ -48,6 +48,8 @@ GLOBAL_TABLES: dict[str, str] = {
     "demo_platform_key": "the demonstration platform's key",
     "lease": "which process runs periodic work now: leases of a few minutes",
     "platform_invitation": "the operator's one-time registration invitations (hashes only)",
+    "verify_miss": "unknown certificate codes asked per client address and minute (rate "
+    "limiting of /verify); deleted after a few minutes",
 }
 
 #: Tenant tables a backup leaves out on purpose.

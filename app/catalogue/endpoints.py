@@ -14,6 +14,7 @@ from app.auth.api import ApiAdmin
 from app.auth.dependencies import DbSession, Viewer
 from app.catalogue.models import Module, ModuleVersion
 from app.catalogue.service import CatalogueService
+from app.core.files import content_disposition
 from modules.catalogue import MAX_FILE_CHARS
 
 router = APIRouter(prefix="/api/v1/modules", tags=["catalogue"])
@@ -106,5 +107,5 @@ def export_module(module_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSes
     return Response(
         text,
         media_type="application/toml; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )

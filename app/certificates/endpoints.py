@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -39,16 +38,18 @@ from app.auth.dependencies import (
     require_roles,
 )
 from app.certificates.jobs import JOBS, build_class_zip
+from app.certificates.limits import TooManyGuesses, VerifyLimit, client_key
 from app.certificates.models import Certificate
 from app.certificates.pdf import render_certificate
 from app.certificates.rules import ascii_slug, verify_url
 from app.certificates.service import ISSUER_FIELDS, CertificateService
 from app.core.errors import Conflict, NotFound
+from app.core.files import content_disposition
 from app.core.handlers import wants_json
 from app.core.i18n import gettext
 from app.core.state import get_context
 from app.core.templating import render, request_locale
-from app.core.time import local
+from app.core.time import local, utcnow
 from app.identity.models import Role
 
 router = APIRouter(include_in_schema=False)
@@ -98,7 +99,7 @@ def _pdf(request: Request, code: str, snapshot: dict[str, Any]) -> Response:
         data,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'inline; filename="{name}"',
+            "Content-Disposition": content_disposition(name, "inline"),
             "Cache-Control": "private, no-store",
         },
     )
@@ -131,8 +132,24 @@ def learner_certificate(
 
 
 @router.get("/verify/{code}")
-def verify(code: str, request: Request, db: Session = ReadDbSession) -> Response:
-    found = CertificateService(db).verify(code)
+def verify(code: str, request: Request) -> Response:
+    """Public; guessing is capped per client address (``app/certificates/limits.py``)."""
+    ctx = get_context(request)
+    client = client_key(request.client.host if request.client else None)
+    now = utcnow()
+    unknown: NotFound | None = None
+    with ctx.database.session(readonly=True) as db:
+        wait = VerifyLimit(db).wait_seconds(client, now, ctx.settings.verify_misses_per_minute)
+        if wait:
+            raise TooManyGuesses(wait)
+        try:
+            found = CertificateService(db).verify(code)
+        except NotFound as exc:
+            unknown = exc
+    if unknown is not None:
+        with ctx.database.session() as db:
+            VerifyLimit(db).record_miss(client, now)
+        raise unknown
     if wants_json(request):
         return JSONResponse(found.public(), headers=PUBLIC_HEADERS)
     return render(request, "certificate_verify.html", {"v": found}, headers=PUBLIC_HEADERS)
@@ -250,17 +267,9 @@ def job_zip(job_id: str, request: Request, viewer: Viewer = AdminOnly) -> Respon
         media_type="application/zip",
         headers={
             "Cache-Control": "private, no-store",
-            "Content-Disposition": attachment(job.download_name),
+            "Content-Disposition": content_disposition(job.download_name),
         },
     )
-
-
-def attachment(name: str) -> str:
-    """``Content-Disposition`` for a download (RFC 6266; UTF-8 names as RFC 5987)."""
-    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "") or "download"
-    if ascii_name == name:
-        return f'attachment; filename="{name}"'
-    return f"attachment; filename=\"{ascii_name}\"; filename*=utf-8''{quote(name)}"
 
 
 @router.get("/admin/certificates/jobs/{job_id}")

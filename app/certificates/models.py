@@ -84,3 +84,17 @@ class CertificateJob(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     zip_size: Mapped[int | None] = mapped_column(Integer, default=None)
     zip_data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, default=None))
+
+
+class VerifyMiss(Base):
+    """Unknown codes asked of ``/verify/<code>``, counted per client address and minute: the
+    page is public, so guessing is capped (``BLEND727_VERIFY_MISSES_PER_MINUTE``). A row per
+    address and minute with a miss; housekeeping deletes rows a few minutes old. Shared by
+    every process (a row, never a dict in memory)."""
+
+    __tablename__ = "verify_miss"
+    __table_args__ = (Index("ix_verify_miss_minute", "minute"),)
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    misses: Mapped[int] = mapped_column(Integer, default=1)

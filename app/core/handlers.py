@@ -44,6 +44,7 @@ def error_response(request: Request, error: AppError) -> Response:
     title = _t(locale, error.title, error.params)
     detail = _t(locale, error.detail, error.params)
     advice = _t(locale, error.advice, error.params)
+    headers = getattr(error, "headers", None) or None  # e.g. Retry-After of a 429
     if wants_json(request):
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + error.code,
@@ -59,7 +60,10 @@ def error_response(request: Request, error: AppError) -> Response:
         if field and "errors" not in body:
             body["errors"] = [{"field": str(field), "message": detail}]
         return JSONResponse(
-            body, status_code=error.status_code, media_type="application/problem+json"
+            body,
+            status_code=error.status_code,
+            media_type="application/problem+json",
+            headers=headers,
         )
     return render(
         request,
@@ -73,6 +77,7 @@ def error_response(request: Request, error: AppError) -> Response:
             "request_id": getattr(request.state, "request_id", ""),
         },
         status_code=error.status_code,
+        headers=headers,
     )
 
 

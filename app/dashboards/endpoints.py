@@ -28,6 +28,7 @@ from starlette.datastructures import FormData
 from app.attendance.rules import STATUSES
 from app.attendance.service import clock
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_form_csrf, require_roles
+from app.core.files import content_disposition
 from app.core.http import small_form
 from app.core.templating import render, request_locale
 from app.dashboards.export import (
@@ -138,7 +139,7 @@ def cohort_export(
         body.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
+            "Content-Disposition": content_disposition(name),
             "Cache-Control": "no-store",
         },
     )

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.types import UTCDateTime
@@ -157,6 +157,27 @@ class IdentityRepository:
             .limit(limit)
         )
         return self.session.scalars(stmt).all()
+
+    def users_by_subs(self, platform_id: int, subs: Sequence[str]) -> dict[str, User]:
+        """People of this platform by their LMS user id (``sub``), in one query."""
+        if not subs:
+            return {}
+        stmt = select(User).where(User.platform_id == platform_id, User.sub.in_(list(subs)))
+        return {u.sub: u for u in self.session.scalars(stmt)}
+
+    def users_by_emails(self, platform_id: int, emails: Sequence[str]) -> dict[str, list[User]]:
+        """People of this platform by lower-case e-mail (several may share one), in one query."""
+        if not emails:
+            return {}
+        stmt = (
+            select(User)
+            .where(User.platform_id == platform_id, func.lower(User.email).in_(list(emails)))
+            .order_by(User.id)
+        )
+        found: dict[str, list[User]] = {}
+        for user in self.session.scalars(stmt):
+            found.setdefault((user.email or "").lower(), []).append(user)
+        return found
 
     def search_people(self, platform_id: int, text: str, limit: int) -> Sequence[User]:
         """People of this platform whose name, e-mail or school contains ``text``."""

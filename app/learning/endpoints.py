@@ -16,7 +16,6 @@ JSON API under ``/api/v1/learning`` (``X-CSRF-Token`` on writes).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +37,8 @@ from app.auth.dependencies import (
     require_roles,
 )
 from app.classes.service import ClassService
-from app.core.errors import NotFound, PayloadTooLarge, ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
+from app.core.files import cap_request_body, content_disposition
 from app.core.http import small_form
 from app.core.state import get_context
 from app.core.templating import render
@@ -65,37 +65,14 @@ def file_store(request: Request) -> FileStore:
 Store = Depends(file_store)
 
 
-def _capped(request: Request, limit: int) -> None:
-    """Refuse a body over ``limit`` bytes: at once by its Content-Length, and while it
-    streams in when it has none (chunked), before anything is parsed or stored."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(
-            "The file is larger than %(max)s MB.",
-            params={"max": (limit - FORM_OVERHEAD) // (1024 * 1024), "field": "file"},
-        )
-    receive: Callable[[], Awaitable[MutableMapping[str, Any]]] = request._receive
-    seen = 0
-
-    async def counted() -> MutableMapping[str, Any]:
-        nonlocal seen
-        message = await receive()
-        if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise PayloadTooLarge(
-                    "The file is larger than %(max)s MB.",
-                    params={"max": (limit - FORM_OVERHEAD) // (1024 * 1024), "field": "file"},
-                )
-        return message
-
-    request._receive = counted
-
-
 async def upload_form(request: Request) -> FormData:
     """The posted hand-in form: at most one file, within the configured size."""
     settings = get_context(request).settings
-    _capped(request, settings.max_upload_mb * 1024 * 1024 + FORM_OVERHEAD)
+    cap_request_body(
+        request,
+        settings.max_upload_mb * 1024 * 1024 + FORM_OVERHEAD,
+        shown_mb=settings.max_upload_mb,
+    )
     return await request.form(max_files=1, max_fields=20)
 
 
@@ -283,9 +260,8 @@ def download_file(
     return FileResponse(
         found.path,
         media_type=found.content_type,
-        filename=found.name,
-        content_disposition_type="attachment",
         headers={
+            "Content-Disposition": content_disposition(found.name),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
             "Content-Security-Policy": "sandbox; default-src 'none'",

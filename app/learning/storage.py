@@ -1,10 +1,13 @@
 """Files learners hand in: stored outside the web root, under a random name, never served
 by path.
 
-A file is written to a temporary name first and moved into place only when it is complete
-and within the limits, so a refused or broken upload leaves nothing behind. Downloads go
-through an endpoint that checks who may read it, and are sent as attachments with
-``X-Content-Type-Options: nosniff`` (a hand-in is never rendered by the tool's origin).
+A file's first bytes must be what its extension says (``%PDF-`` for a PDF, a ZIP for
+DOCX/XLSX/PPTX, …): a program or a web page renamed as a document is refused before anything
+is written. A file is written to a temporary name first and moved into place only when it is
+complete and within the limits, so a refused or broken upload leaves nothing behind.
+Downloads go through an endpoint that checks who may read it, and are sent as attachments
+(``Content-Disposition`` from ``app.core.files``) with ``X-Content-Type-Options: nosniff``
+(a hand-in is never rendered by the tool's origin).
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from app.core.errors import PayloadTooLarge, ValidationFailed
+from app.core.files import HEAD_BYTES, content_problem, safe_file_name
 
 #: What a lesson plan, a slide deck, a scan or a spreadsheet comes as.
 ALLOWED_EXTENSIONS: dict[str, str] = {
@@ -50,14 +53,10 @@ class StoredFile:
 
 
 def clean_file_name(name: str) -> str:
-    """The name to show and to offer on download: the last path part, NFC, printable,
-    at most 200 characters (keeping the extension)."""
-    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
-    base = "".join(ch for ch in base if ch.isprintable() and ch not in '<>:"|?*')
-    if len(base) > 200:
-        stem, dot, ext = base.rpartition(".")
-        base = (stem[: 200 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else base[:200]
-    return base
+    """The name to show and to offer on download (``app.core.files.safe_file_name``): the last
+    path part, NFC, no control or format characters, quotes or path separators, at most 200
+    characters (keeping the extension)."""
+    return safe_file_name(name)
 
 
 def check_file_name(name: str) -> tuple[str, str]:
@@ -72,6 +71,33 @@ def check_file_name(name: str) -> tuple[str, str]:
     return clean, ALLOWED_EXTENSIONS[ext]
 
 
+def check_content(name: str, head: bytes) -> None:
+    """Refuse a file whose first bytes are not what its extension says: a program or a web
+    page renamed as a document, or a document of another type."""
+    ext = os.path.splitext(name)[1].lower()
+    problem = content_problem(ext, head)
+    if problem == "program":
+        raise ValidationFailed(
+            "This file is a program renamed as a document; it is not accepted.",
+            params={"field": "file"},
+            code="file_content_refused",
+        )
+    if problem == "web page":
+        raise ValidationFailed(
+            "This file is a web page renamed as a document; it is not accepted. Send the "
+            "document itself (for example saved as PDF).",
+            params={"field": "file"},
+            code="file_content_refused",
+        )
+    if problem is not None:
+        raise ValidationFailed(
+            "The content of this file is not a %(type)s file. Send the document itself, "
+            "saved in its own format.",
+            params={"field": "file", "type": ext.lstrip(".").upper() or "?"},
+            code="file_content_refused",
+        )
+
+
 class FileStore:
     def __init__(self, root: Path, max_bytes: int) -> None:
         self.root = root
@@ -83,8 +109,13 @@ class FileStore:
         return self.root / key[:2] / key
 
     def save(self, name: str, source: BinaryIO) -> StoredFile:
-        """Copy ``source`` in, within the size limit; raises before anything is kept."""
+        """Copy ``source`` in, within the size limit and only when its first bytes are what
+        its extension says; raises before anything is kept."""
         clean, content_type = check_file_name(name)
+        head = source.read(HEAD_BYTES)
+        if not head:
+            raise ValidationFailed("The file is empty", params={"field": "file"})
+        check_content(clean, head)
         key = secrets.token_urlsafe(24)
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +124,8 @@ class FileStore:
         size = 0
         try:
             with open(partial, "wb") as out:
-                while chunk := source.read(CHUNK):
+                chunk = head
+                while chunk:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise PayloadTooLarge(
@@ -102,8 +134,7 @@ class FileStore:
                         )
                     digest.update(chunk)
                     out.write(chunk)
-            if size == 0:
-                raise ValidationFailed("The file is empty", params={"field": "file"})
+                    chunk = source.read(CHUNK)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

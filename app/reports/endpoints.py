@@ -47,6 +47,7 @@ from app.auth.api import ApiAdmin
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf
 from app.classes.endpoints import rule_out
 from app.core.errors import ValidationFailed
+from app.core.files import content_disposition
 from app.core.templating import render, request_locale
 from app.grading.rules import COMPLETE, INCOMPLETE, NOT_COMPLETE
 from app.reports import export
@@ -510,7 +511,7 @@ def report_xlsx(
         out.getvalue(),
         media_type=export.XLSX_TYPE,
         headers={
-            "Content-Disposition": f'attachment; filename="{export.filename(report, "xlsx")}"',
+            "Content-Disposition": content_disposition(export.filename(report, "xlsx")),
             "Cache-Control": "no-store",
         },
     )
@@ -525,7 +526,7 @@ def report_csv(
         export.write_csv(report).encode("utf-8"),
         media_type=export.CSV_TYPE,
         headers={
-            "Content-Disposition": f'attachment; filename="{export.filename(report, "csv")}"',
+            "Content-Disposition": content_disposition(export.filename(report, "csv")),
             "Cache-Control": "no-store",
         },
     )
