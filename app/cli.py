@@ -783,8 +783,9 @@ def import_command(
 
 
 def _set_user(issuer: str, client_id: str | None, sub: str, disable: bool, reason: str) -> None:
-    from app.core.time import utcnow
-    from app.identity.repository import IdentityRepository
+    from app.audit.rules import Actor
+    from app.core.errors import NotFound
+    from app.identity.service import UserService
     from app.platforms.repository import PlatformRepository
 
     settings = _settings()
@@ -801,14 +802,18 @@ def _set_user(issuer: str, client_id: str | None, sub: str, disable: bool, reaso
                 "Error: name exactly one platform (--issuer, and --client-id if needed).", err=True
             )
             raise typer.Exit(2)
-        user = IdentityRepository(session).set_user_disabled(
-            candidates[0].id, sub, utcnow() if disable else None, reason or None
-        )
-        if user is None:
+        try:
+            done = UserService(session, Actor.operator()).set_disabled(
+                candidates[0].id, sub, disable, reason
+            )
+        except NotFound:
             typer.echo(f"Error: no user {sub!r} on that platform.", err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
+        state = "disabled" if disable else "enabled"
         typer.echo(
-            f"User {user.display_name} ({sub}) is now {'disabled' if disable else 'enabled'}."
+            f"User {done.user.display_name} ({sub}) is now {state}."
+            if done.changed
+            else f"User {done.user.display_name} ({sub}) was already {state}: nothing changed."
         )
 
 
@@ -817,9 +822,10 @@ def user_disable(
     issuer: Annotated[str, typer.Option()],
     sub: Annotated[str, typer.Option(help="The LMS user id (LTI sub).")],
     client_id: Annotated[str | None, typer.Option()] = None,
-    reason: Annotated[str, typer.Option()] = "",
+    reason: Annotated[str, typer.Option(help="Why (kept, and shown in the audit log).")] = "",
 ) -> None:
-    """Keep a person out even when the LMS sends a valid launch; ends their sessions."""
+    """Keep a person out even when the LMS sends a valid launch; ends their sessions. The
+    platform's administrators see it in their audit log."""
     _set_user(issuer, client_id, sub, True, reason)
 
 
@@ -828,9 +834,10 @@ def user_enable(
     issuer: Annotated[str, typer.Option()],
     sub: Annotated[str, typer.Option()],
     client_id: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str, typer.Option(help="Why (shown in the audit log).")] = "",
 ) -> None:
     """Let a disabled person in again."""
-    _set_user(issuer, client_id, sub, False, "")
+    _set_user(issuer, client_id, sub, False, reason)
 
 
 @audit_app.command("list")

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import create_engine, delete, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -34,19 +34,23 @@ from app.audit.rules import Actor, Subject, changes, decode_cursor, encode_curso
 from app.audit.service import AuditLog
 from app.audit.text import describe
 from app.backup.tenant import belongs, tenant_tables
+from app.certificates.models import Certificate
 from app.classes.models import TrainingClass
 from app.config import Settings
 from app.core.db import Database
-from app.core.errors import ValidationFailed
-from app.identity.models import User
+from app.core.errors import NotFound, ValidationFailed
+from app.core.time import utcnow
+from app.identity.models import ResourceLink, User
+from app.identity.service import UserService
 from app.keys.service import KeyService
 from app.models import metadata
+from app.passback.models import OutboxStatus, ScoreOutbox
 from app.platforms.models import Platform, PlatformStatus
 from app.platforms.repository import PlatformRepository
 from app.platforms.service import PlatformService
 from app.rosters.service import apply_roster
 from lti.nrps import Member
-from tests.authz_world import AuthzWorld, build_world
+from tests.authz_world import ISSUER, AuthzWorld, build_world
 from tests.factories import Factories
 from tests.lti_platform import INST_ADMIN, LEARNER, SYS_ADMIN, TestPlatform
 from tests.test_cli import ADD, cli_env, run  # noqa: F401 - cli_env is a fixture
@@ -165,6 +169,8 @@ _NEW_CLASS = {
 }
 _FALLBACK = {"url": MEET, "reason": "Bão số 9", "decided_on": "2026-12-01"}
 _SUPPORT = {"form": "online", "periods": "2"}
+_TARGET = {"name": "CBQL 2026", "track": "cbql", "staff_count": "120", "percent": "30"}
+_SIGNER = {**ISSUER, "signer_name": "Trần Văn Mới"}
 
 CHANGES: list[Change] = [
     # -- grades ------------------------------------------------------------------------------
@@ -552,6 +558,90 @@ CHANGES: list[Change] = [
         None,
         {"date": "2026-12-24", "kind": "off"},
     ),
+    # -- scores owed to the LMS --------------------------------------------------------------
+    Change(
+        "send again (page)",
+        "admin",
+        "POST",
+        "/admin/passback/{row_id}/retry",
+        {},
+        "passback.retry",
+        "score",
+        {"delivery": "failed"},
+        {"delivery": "queued"},
+        object_id="row_id",
+    ),
+    Change(
+        "send again (API)",
+        "admin",
+        "POST",
+        "/api/v1/passback/{row_id}/retry",
+        None,
+        "passback.retry",
+        "score",
+        {"delivery": "failed"},
+        {"delivery": "queued"},
+        object_id="row_id",
+    ),
+    # -- targets -----------------------------------------------------------------------------
+    Change(
+        "target added (page)",
+        "admin",
+        "POST",
+        "/admin/targets",
+        {**_TARGET, "due_on": "2026-12-31"},
+        "target.add",
+        "target",
+        None,
+        {"name": "CBQL 2026", "track": "cbql", "staff_count": 120, "percent": "30.00"},
+    ),
+    Change(
+        "target added (API)",
+        "admin",
+        "POST",
+        "/api/v1/reports/targets",
+        {**_TARGET, "due_on": "2027-06-30"},
+        "target.add",
+        "target",
+        None,
+        {"name": "CBQL 2026", "due_on": "2027-06-30", "percent": "30.00"},
+    ),
+    Change(
+        "target deleted (page)",
+        "admin",
+        "POST",
+        "/admin/targets/{target_id}/delete",
+        {},
+        "target.delete",
+        "target",
+        {"name": "GVPT 2026", "track": "gvpt", "staff_count": 100, "percent": "50.00"},
+        None,
+        object_id="target_id",
+    ),
+    Change(
+        "target deleted (API)",
+        "admin",
+        "DELETE",
+        "/api/v1/reports/targets/{target_id}",
+        None,
+        "target.delete",
+        "target",
+        {"name": "GVPT 2026", "due_on": "2026-12-31"},
+        None,
+        object_id="target_id",
+    ),
+    # -- certificates ------------------------------------------------------------------------
+    Change(
+        "issuing unit (page)",
+        "admin",
+        "POST",
+        "/admin/certificates",
+        _SIGNER,
+        "certificates.issuer",
+        "certificate_issuer",
+        {"signer_name": "Nguyễn Văn Ký"},
+        {"signer_name": "Trần Văn Mới"},
+    ),
 ]
 
 #: Refused requests: (who, method, path, body, status).
@@ -599,6 +689,15 @@ REFUSED: list[tuple[str, str, str, dict[str, Any] | None, int]] = [
     ("admin", "POST", "/admin/holidays", {"date": "2026-12-24", "kind": "off", "name": ""}, 422),
     ("admin_other", "PUT", "/api/v1/modules/{module_id}", {"spec": {}, "note": "x"}, 404),
     ("teacher", "POST", "/admin/classes/{class_id}/fallback", _FALLBACK, 403),
+    ("admin_other", "POST", "/api/v1/passback/{row_id}/retry", None, 404),
+    ("trainer_own", "POST", "/admin/passback/{row_id}/retry", {}, 403),
+    ("admin", "POST", "/api/v1/reports/targets", {**_TARGET, "due_on": "1999-01-01"}, 422),
+    ("admin", "POST", "/admin/targets", {**_TARGET, "percent": "0", "due_on": "2026-12-31"}, 422),
+    ("admin_other", "DELETE", "/api/v1/reports/targets/{target_id}", None, 404),
+    ("admin_other", "POST", "/admin/targets/{target_id}/delete", {}, 404),
+    ("admin", "POST", "/admin/certificates", {**_SIGNER, "unit_name": " "}, 422),
+    ("admin", "POST", "/admin/certificates", ISSUER, 303),  # saved as it was: no change
+    ("trainer_own", "POST", "/admin/certificates", _SIGNER, 403),
 ]
 
 
@@ -684,6 +783,10 @@ class TestEveryChangeLeavesOneEvent:
             "module.import",
             "holiday.add",
             "calendar.renew",
+            "passback.retry",
+            "target.add",
+            "target.delete",
+            "certificates.issuer",
         }
 
     def test_the_request_id_of_the_change_is_kept(
@@ -826,6 +929,196 @@ class TestCheckInAndTheToolsOwnChanges:
         assert len(found) == 1
         assert found[0].actor_label == "Mai Văn Mới"
         assert found[0].after == {"status": "active", "source": "launch"}
+
+
+class TestTheGapsClosed:
+    """Changes the log once missed: a score sent again, targets, the issuing unit, a
+    certificate revoked, a person disabled at the command line, an export of the log."""
+
+    def test_what_the_events_keep(
+        self, walk: AuthzWorld, connection: Connection, db: Session
+    ) -> None:
+        row = db.get(ScoreOutbox, int(walk.values["row_id"]))
+        assert row is not None and row.user_id is not None
+        whose = db.get(User, row.user_id)
+        link = db.get(ResourceLink, row.resource_link_id)
+        assert whose is not None and link is not None and link.title
+        savepoint = connection.begin_nested()
+        try:
+            start = last_id(connection)
+            response = call(walk, "admin", "POST", "/admin/certificates", _SIGNER)
+            assert response.status_code == 303, response.text
+            [issuer] = events_after(connection, start)
+            assert (issuer.before, issuer.after) == (  # the fields that changed, only
+                {"signer_name": "Nguyễn Văn Ký"},
+                {"signer_name": "Trần Văn Mới"},
+            )
+            assert issuer.object_label == ISSUER["unit_name"]
+            start = last_id(connection)
+            response = call(walk, "admin", "POST", "/api/v1/passback/{row_id}/retry")
+            assert response.status_code == 200, response.text
+            [retry] = events_after(connection, start)
+            assert retry.object_label == f"{whose.display_name} · {link.title}"  # whose, where
+            assert retry.class_id == int(walk.values["class_id"])
+            assert describe(retry, "en").endswith(
+                "sent to the LMS again: Failed → Queued to be sent at once"
+            )
+        finally:
+            savepoint.rollback()
+        # A score being sent (or already sent) is not sent again: refused, nothing logged.
+        db.execute(
+            update(ScoreOutbox)
+            .where(ScoreOutbox.id == int(walk.values["row_id"]))
+            .values(status=OutboxStatus.SENT)
+        )
+        db.commit()
+        start = last_id(connection)
+        response = call(walk, "admin", "POST", "/api/v1/passback/{row_id}/retry")
+        assert response.status_code == 404
+        assert not events_after(connection, start)
+
+    def test_a_result_taken_back_revokes_the_certificate_as_the_tools_change(
+        self, walk: AuthzWorld, connection: Connection, db: Session
+    ) -> None:
+        start = last_id(connection)
+        response = call(
+            walk,
+            "admin",
+            "PUT",
+            "/api/v1/grading/enrolments/{enrolment_id}/override",
+            {"score": "4", "classification": "not_complete", "reason": "Hội đồng xét lại"},
+        )
+        assert response.status_code == 200, response.text
+        override, revoke = events_after(connection, start)
+        assert override.action == "override.set"
+        certificate = db.scalar(
+            select(Certificate).where(Certificate.enrolment_id == int(walk.values["enrolment_id"]))
+        )
+        assert certificate is not None and certificate.revoked_at is not None
+        assert (revoke.action, revoke.actor_label, revoke.actor_user_id) == (
+            "certificate.revoke",
+            "system (worker)",
+            None,
+        )
+        assert revoke.object_id == str(certificate.id)
+        assert revoke.object_label == "Nguyễn Thị Học"
+        assert revoke.class_id == int(walk.values["class_id"])
+        assert revoke.platform_id == platform_id_of(db, walk.platform)
+        assert revoke.request_id == override.request_id  # the person's change that caused it
+        assert describe(revoke, "en") == (
+            f"system (worker) revoked certificate #{certificate.id} (Nguyễn Thị Học): the "
+            "result no longer completes the module"
+        )
+        start = last_id(connection)  # taken back again: already revoked, nothing more
+        response = call(
+            walk,
+            "admin",
+            "PUT",
+            "/api/v1/grading/enrolments/{enrolment_id}/override",
+            {"score": "3", "classification": "not_complete", "reason": "Sửa điểm"},
+        )
+        assert response.status_code == 200, response.text
+        assert [e.action for e in events_after(connection, start)] == ["override.set"]
+
+    def test_the_operator_disabling_a_person_is_in_their_lms_log(
+        self, walk: AuthzWorld, connection: Connection, db: Session
+    ) -> None:
+        platform_a = platform_id_of(db, walk.platform)
+        teacher = walk.identities["teacher"]
+        start = last_id(connection)
+        users = UserService(db, Actor.operator())
+        assert users.set_disabled(platform_a, "hv-1", True, "Nghỉ hưu").changed
+        assert not users.set_disabled(platform_a, "hv-1", True, "Lần nữa").changed
+        assert users.set_disabled(platform_a, "hv-1", False, "Nhầm người").changed
+        with pytest.raises(NotFound):
+            users.set_disabled(platform_a, "nobody", True, "x")
+        db.commit()
+        found = events_after(connection, start)
+        assert [(e.action, e.reason) for e in found] == [
+            ("user.disable", "Nghỉ hưu"),
+            ("user.enable", "Nhầm người"),
+        ]
+        assert {(e.platform_id, e.actor_label, e.actor_user_id) for e in found} == {
+            (platform_a, "operator (CLI)", None)
+        }
+        assert found[0].object_id == str(teacher.user_id)
+        assert (found[0].before, found[0].after) == ({"status": "enabled"}, {"status": "disabled"})
+        assert describe(found[0], "vi") == (
+            f"người vận hành (dòng lệnh) đã tắt người dùng #{teacher.user_id} (Nguyễn Thị Học): "
+            "Đang hoạt động → Đã tắt — lý do: Nghỉ hưu"
+        )
+        seen = walk.use("admin").get("/api/v1/audit?action=user").json()["events"]
+        assert [e["action"] for e in seen] == ["user.enable", "user.disable"]
+        assert walk.use("admin_other").get("/api/v1/audit?action=user").json()["events"] == []
+
+    def test_the_command_line_disables_and_enables_with_the_reason(
+        self,
+        cli_env: dict[str, str],  # noqa: F811
+    ) -> None:
+        assert run(cli_env, *ADD)[0] == 0
+        engine = create_engine(cli_env["BLEND727_DATABASE_URL"])
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(User.__table__).values(
+                        platform_id=1, sub="gv-7", name="Phan Văn Bảy", created_at=utcnow()
+                    )
+                )
+        finally:
+            engine.dispose()
+        issuer = ["--issuer", "https://moodle.example.edu.vn", "--sub", "gv-7"]
+        code, out = run(cli_env, "user", "disable", *issuer, "--reason", "Chuyển công tác")
+        assert code == 0 and "is now disabled" in out, out
+        code, out = run(cli_env, "user", "disable", *issuer)
+        assert code == 0 and "already disabled" in out, out
+        assert run(cli_env, "user", "enable", *issuer, "--reason", "Quay lại")[0] == 0
+        code, out = run(cli_env, "audit", "list", "--platform-id", "1", "--json")
+        assert code == 0, out
+        events = json.loads(out)["events"]
+        assert [(e["action"], e["reason"], e["actor"]) for e in events] == [
+            ("user.enable", "Quay lại", "operator (CLI)"),
+            ("user.disable", "Chuyển công tác", "operator (CLI)"),
+        ]
+        code, out = run(cli_env, "audit", "list", "--json")  # not the installation's own
+        assert "user." not in out
+
+    def test_exporting_the_log_is_logged_with_its_filters(
+        self,
+        client: TestClient,
+        admin_a: dict[str, Any],
+        db: Session,
+        platform: TestPlatform,
+        connection: Connection,
+    ) -> None:
+        platform_id, deployment_id = _tenant(db, platform)
+        _seed(db, platform_id, deployment_id, 3)
+        db.commit()
+        start = last_id(connection)
+        response = client.get("/admin/audit/export.csv?action=grade&from=2026-12-01")
+        assert response.status_code == 200
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert [r[2] for r in rows[1:]] == ["grade.set"]  # not the export itself
+        [event] = events_after(connection, start)
+        assert (event.action, event.object_type, event.platform_id) == (
+            "audit.export",
+            "audit_log",
+            platform_id,
+        )
+        assert event.actor_label == "Lê Quản Trị" and event.actor_user_id is not None
+        assert event.after == {"from": "2026-12-01", "action": "grade"}
+        assert describe(event, "vi") == (
+            "Lê Quản Trị đã xuất nhật ký thay đổi: Từ ngày: 01/12/2026; Hành động: grade"
+        )
+        later = client.get("/admin/audit/export.csv?action=audit").content.decode("utf-8-sig")
+        assert len(later.strip().splitlines()) == 2  # the headings and the first export
+        # Refused before the first byte: a filter that is not valid; not an administrator.
+        start = last_id(connection)
+        assert client.get("/admin/audit/export.csv?from=2026-13-01").status_code == 422
+        from tests.helpers import sign_in
+
+        sign_in(client, platform, [LEARNER], "hv-export", "Học Viên")
+        assert client.get("/admin/audit/export.csv").status_code == 403
+        assert not events_after(connection, start)
 
 
 class TestInstallationEvents:
@@ -1101,6 +1394,66 @@ class TestTheLogInVietnamese:
         assert describe(mark, "vi") == (
             "hệ thống (tiến trình nền) đã điểm danh học viên #4: Buổi sáng 03/12/2026: Có mặt → "
             "Đi muộn"
+        )
+
+    def test_the_new_kinds_of_change_read_as_sentences(self) -> None:
+        def event(action: str, object_type: str, **facts: Any) -> AuditEvent:
+            values: dict[str, Any] = {
+                "actor_label": "Lê Quản Trị",
+                "actor_user_id": 7,
+                "object_id": "3",
+                "object_label": None,
+                "before": None,
+                "after": None,
+                "reason": None,
+            }
+            return AuditEvent(action=action, object_type=object_type, **(values | facts))
+
+        retry = event(
+            "passback.retry",
+            "score",
+            object_label="Nguyễn Thị Học · Mô đun 4",
+            before={"delivery": "dead"},
+            after={"delivery": "queued"},
+        )
+        assert describe(retry, "vi") == (
+            "Lê Quản Trị đã cho gửi lại điểm gửi LMS #3 (Nguyễn Thị Học · Mô đun 4) lên LMS: "
+            "Đã dừng sau ba ngày thử lại → Đưa vào hàng đợi để gửi ngay"
+        )
+        target = event(
+            "target.add",
+            "target",
+            object_label="CBQL 2026",
+            after={"track": "cbql", "staff_count": 120, "percent": "12.50", "due_on": "2026-12-31"},
+        )
+        assert describe(target, "vi") == (
+            "Lê Quản Trị đã thêm chỉ tiêu #3 (CBQL 2026): Nhóm đối tượng: CBQL (cán bộ quản lý); "
+            "Số cán bộ, giáo viên: 120; Chỉ tiêu (%): 12,5; Thời hạn: 31/12/2026"
+        )
+        gone = event("target.delete", "target", object_label="CBQL 2026")
+        assert describe(gone, "vi") == "Lê Quản Trị đã xoá chỉ tiêu #3 (CBQL 2026)"
+        issuer = event(
+            "certificates.issuer",
+            "certificate_issuer",
+            object_id=None,
+            object_label="Phòng GD&ĐT Quận 7",
+            before={"signer_name": "Nguyễn Văn Ký", "place": None},
+            after={"signer_name": "Trần Văn Mới", "place": "Quận 7"},
+        )
+        assert describe(issuer, "vi") == (
+            "Lê Quản Trị đã sửa đơn vị cấp giấy chứng nhận (Phòng GD&ĐT Quận 7): Họ tên người "
+            "ký: Nguyễn Văn Ký → Trần Văn Mới; Địa danh ghi trước ngày tháng: — → Quận 7"
+        )
+        revoke = event(
+            "certificate.revoke",
+            "certificate",
+            actor_label="system (worker)",
+            actor_user_id=None,
+            object_label="Nguyễn Thị Học",
+        )
+        assert describe(revoke, "vi") == (
+            "hệ thống (tiến trình nền) đã thu hồi giấy chứng nhận #3 (Nguyễn Thị Học): kết quả "
+            "không còn đạt yêu cầu hoàn thành mô đun"
         )
 
     def test_the_page_speaks_vietnamese(

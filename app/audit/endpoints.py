@@ -3,7 +3,8 @@ filters, call ``AuditService``, render.
 
 * ``GET /admin/audit`` — newest first, filters (dates, actor, action, object, class), keyset
   pages ("older" follows ``cursor``);
-* ``GET /admin/audit/export.csv`` — every event the filters select, streamed;
+* ``GET /admin/audit/export.csv`` — every event the filters select, streamed (the export is
+  itself logged: ``audit.export``, with the filters);
 * ``GET /api/v1/audit`` — the same as JSON (problem+json on a filter that is not valid).
 
 An administrator sees the events of their own platform only; everyone else gets 403.
@@ -141,13 +142,17 @@ def audit_page(
 @pages.get("/export.csv")
 def audit_csv(request: Request, viewer: Viewer = AdminOnly) -> Response:
     """Every event the filters select, streamed a batch at a time from a read-only session
-    of its own (the request's session is closed once the response starts)."""
-    query = parse_query(_params(request))  # refused before the first byte
+    of its own (the request's session is closed once the response starts). The export is
+    logged first (``audit.export``, committed before the first byte) and holds the events
+    logged before it."""
+    query = parse_query(_params(request))  # refused before the first byte (and the log)
     database = get_context(request).database
+    with database.session() as db:
+        export_id = AuditService(db).export(viewer, query)
 
     def body() -> Iterator[bytes]:
         with database.session(readonly=True) as db:
-            for chunk in csv_lines(AuditService(db).each(viewer, query)):
+            for chunk in csv_lines(AuditService(db).each(viewer, query, export_id)):
                 yield chunk.encode("utf-8")
 
     name = csv_filename(local(utcnow()).date())

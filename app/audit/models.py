@@ -1,5 +1,7 @@
 """``audit_event``: the append-only log of changes that matter (grades, overrides, attendance,
-enrolments, cohorts, class settings, modules, holidays, platform registrations, keys).
+enrolments, cohorts, class settings, modules, holidays, targets, scores sent again, the
+issuing unit and revoked certificates, people disabled, platform registrations, keys) and of
+exports of the log itself.
 
 One row per change, written by the service that makes the change, in the same transaction.
 Rows are never updated or deleted: the repository has no such method, and the database

@@ -52,11 +52,18 @@ class AuditRepository:
         return stmt
 
     def page(
-        self, platform_id: int | None, query: AuditQuery, limit: int | None = None
+        self,
+        platform_id: int | None,
+        query: AuditQuery,
+        limit: int | None = None,
+        below_id: int | None = None,
     ) -> Sequence[AuditEvent]:
         """Newest first, from ``query.cursor`` on (keyset: no OFFSET, as fast on the last page
-        of millions of rows as on the first)."""
+        of millions of rows as on the first); with ``below_id``, only events written before
+        that one."""
         stmt = self._filtered(platform_id, query)
+        if below_id is not None:
+            stmt = stmt.where(AuditEvent.id < below_id)
         if query.cursor is not None:
             at, event_id = query.cursor
             stmt = stmt.where(tuple_(AuditEvent.occurred_at, AuditEvent.id) < tuple_(at, event_id))
@@ -64,12 +71,16 @@ class AuditRepository:
         return self.session.scalars(stmt.limit(limit or query.limit)).all()
 
     def each(
-        self, platform_id: int | None, query: AuditQuery, batch: int = 1000
+        self,
+        platform_id: int | None,
+        query: AuditQuery,
+        batch: int = 1000,
+        below_id: int | None = None,
     ) -> Iterator[AuditEvent]:
         """Every matching row, newest first, a batch at a time (for exports)."""
         cursor = query.cursor
         while True:
-            rows = self.page(platform_id, replace(query, cursor=cursor), batch)
+            rows = self.page(platform_id, replace(query, cursor=cursor), batch, below_id)
             yield from rows
             if len(rows) < batch:
                 return

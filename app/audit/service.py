@@ -118,9 +118,26 @@ class AuditService:
     def search(self, viewer: Viewer, query: AuditQuery) -> AuditPage:
         return self._page(self._platform(viewer), query)
 
-    def each(self, viewer: Viewer, query: AuditQuery) -> Iterator[AuditEvent]:
-        """Every event the filters select (the cursor and limit ignored), newest first."""
-        return self.repo.each(self._platform(viewer), replace(query, cursor=None))
+    def each(
+        self, viewer: Viewer, query: AuditQuery, below_id: int | None = None
+    ) -> Iterator[AuditEvent]:
+        """Every event the filters select (the cursor and limit ignored), newest first;
+        with ``below_id`` (what ``export`` returns) only those written before it."""
+        return self.repo.each(
+            self._platform(viewer), replace(query, cursor=None), below_id=below_id
+        )
+
+    def export(self, viewer: Viewer, query: AuditQuery) -> int:
+        """Log that ``viewer`` takes the events the filters select out of blend727 (people's
+        names and grades, in bulk): one ``audit.export`` event with the filters. Returns its
+        id: the export holds the events written before it (not itself, nor what is logged
+        while it is streamed)."""
+        self._platform(viewer)
+        event = AuditLog(self.repo.session).record(
+            actor_of(viewer), "audit.export", Subject("audit_log", None), None, query.params()
+        )
+        self.repo.session.flush()
+        return event.id
 
     def installation(self, query: AuditQuery, platform_id: int | None = None) -> AuditPage:
         """For the operator's command line: the installation's events (or a platform's)."""

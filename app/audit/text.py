@@ -73,6 +73,16 @@ ACTIONS: dict[str, str] = {
     "platform.enable": _("%(actor)s enabled %(object)s"),
     "platform.invite": _("%(actor)s created %(object)s"),
     "keys.rotate": _("%(actor)s rotated the signing key to %(object)s"),
+    "passback.retry": _("%(actor)s had %(object)s sent to the LMS again"),
+    "target.add": _("%(actor)s added %(object)s"),
+    "target.delete": _("%(actor)s deleted %(object)s"),
+    "certificates.issuer": _("%(actor)s changed %(object)s"),
+    "certificate.revoke": _(
+        "%(actor)s revoked %(object)s: the result no longer completes the module"
+    ),
+    "user.disable": _("%(actor)s disabled %(object)s"),
+    "user.enable": _("%(actor)s enabled %(object)s"),
+    "audit.export": _("%(actor)s exported %(object)s"),
 }
 OTHER_ACTION = _("%(actor)s changed %(object)s (%(action)s)")
 #: The action filter of the page: a group matches every action under it ("class" matches
@@ -91,6 +101,12 @@ ACTION_GROUPS: dict[str, str] = {
     "wave": _("Waves"),
     "module": _("Modules"),
     "holiday": _("Holidays"),
+    "passback": _("Scores sent to the LMS again"),
+    "target": _("Targets"),
+    "certificate": _("Certificates revoked"),
+    "certificates": _("Issuing unit"),
+    "user": _("People disabled or enabled"),
+    "audit": _("Exports of the audit log"),
 }
 
 #: Names of the things an event is about.
@@ -105,6 +121,12 @@ OBJECTS: dict[str, str] = {
     "platform": _("LMS"),
     "invitation": _("invitation"),
     "tool_key": _("key"),
+    "score": _("score"),
+    "target": _("target"),
+    "certificate": _("certificate"),
+    "certificate_issuer": _("the issuing unit of certificates"),
+    "user": _("person"),
+    "audit_log": _("the audit log"),
 }
 
 #: Names of the fields in ``before``/``after``.
@@ -140,9 +162,29 @@ FIELDS: dict[str, str] = {
     "end": _("End date"),
     "form": _("Kind"),
     "periods": _("Periods"),
+    "delivery": _("Sending"),
+    "track": _("Staff group"),
+    "district": _("District"),
+    "module_key": _("Module"),
+    "staff_count": _("Staff count"),
+    "percent": _("Target (%)"),
+    "due_on": _("Due by"),
+    "unit_name": _("Issuing unit"),
+    "parent_unit": _("Parent body"),
+    "signer_title": _("Title of the signer"),
+    "signer_name": _("Name of the signer"),
+    "place": _("Place written before the date"),
+    # the filters of an export of the log
+    "from": _("From"),
+    "to": _("To"),
+    "actor": _("Done by"),
+    "action": _("Action"),
+    "object_type": _("Object type"),
+    "object_id": _("Object id"),
+    "class_id": _("Class"),
 }
 #: Fields whose values are scores (written 6,5 in Vietnamese).
-SCORES = {"score", "self_study", "follow_up", "periods"}
+SCORES = {"score", "self_study", "follow_up", "periods", "percent"}
 #: Values that have a name.
 VALUES: dict[str, dict[str, str]] = {
     "status": {
@@ -154,7 +196,15 @@ VALUES: dict[str, dict[str, str]] = {
         "left": _("left the class"),
         "pending": _("Waiting for approval"),
         "disabled": _("Disabled"),
+        "enabled": _("Enabled"),
     },
+    "delivery": {
+        "pending": _("Waiting"),
+        "failed": _("Failed"),
+        "dead": _("Gave up after three days"),
+        "queued": _("Queued to be sent at once"),
+    },
+    "track": {"gvpt": _("GVPT (teachers)"), "cbql": _("CBQL (school managers)")},
     "source": {
         "manual": _("by an administrator"),
         "nrps": _("from the LMS's class list"),

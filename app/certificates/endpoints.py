@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.attendance.service import clock
+from app.audit.service import actor_of
 from app.auth.dependencies import (
     ReadDbSession,
     Viewer,
@@ -207,7 +208,7 @@ def save_issuer(
     check_csrf(viewer, _field(form, "csrf_token"))
     database = get_context(request).database
     with database.session() as db:
-        service = CertificateService(db)
+        service = CertificateService(db, actor_of(viewer))
         checked = service.check_issuer({name: _field(form, name) for name in ISSUER_FIELDS})
         if not checked.errors:
             service.set_issuer(viewer.deployment_id, checked, now)

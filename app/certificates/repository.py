@@ -43,6 +43,15 @@ class ResultLine:
     score: Decimal | None
 
 
+@dataclass(frozen=True)
+class Revoked:
+    """A certificate just revoked."""
+
+    id: int
+    deployment_id: int
+    enrolment_id: int
+
+
 class CertificateRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -75,17 +84,29 @@ class CertificateRepository:
         """One certificate per enrolment, whoever asks at the same time: True if inserted."""
         return insert_if_absent(self.session, Certificate, values, conflict=("enrolment_id",))
 
-    def revoke(self, enrolment_ids: Sequence[int], at: datetime, reason: str) -> int:
-        """Revoke the valid certificates of these enrolments in one statement; returns how
-        many were revoked."""
+    def revoke(self, enrolment_ids: Sequence[int], at: datetime, reason: str) -> list[Revoked]:
+        """Revoke the valid certificates of these enrolments in one statement; returns those
+        revoked (already revoked ones are left as they are)."""
         if not enrolment_ids:
-            return 0
+            return []
         result = self.session.execute(
             update(Certificate)
             .where(Certificate.enrolment_id.in_(enrolment_ids), Certificate.revoked_at.is_(None))
             .values(revoked_at=at, revoked_reason=reason)
+            .returning(Certificate.id, Certificate.deployment_id, Certificate.enrolment_id)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return [Revoked(int(i), int(d), int(e)) for i, d, e in result.all()]
+
+    def learners_of(self, enrolment_ids: Sequence[int]) -> dict[int, tuple[User, int]]:
+        """The learner and class of each of these enrolments, in one query."""
+        if not enrolment_ids:
+            return {}
+        stmt = (
+            select(Enrolment.id, Enrolment.class_id, User)
+            .join(User, User.id == Enrolment.user_id)
+            .where(Enrolment.id.in_(enrolment_ids))
+        )
+        return {e: (u, c) for e, c, u in self.session.execute(stmt)}
 
     # -- classes and learners --------------------------------------------------------------
     def get_class(self, deployment_id: int, class_id: int) -> TrainingClass | None:

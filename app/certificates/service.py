@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
 from app.auth.dependencies import Viewer
 from app.catalogue.models import ModuleVersion
 from app.certificates.models import Certificate, CertificateIssuer
@@ -182,9 +184,19 @@ def refusal(verdict: Eligibility) -> Conflict:
     )
 
 
+def issuer_fields(row: CertificateIssuer | None) -> dict[str, str | None]:
+    """The issuing unit as the audit log keeps it (``None`` for a field not set)."""
+    return {name: (getattr(row, name, None) or None) for name in ISSUER_FIELDS}
+
+
 class CertificateService:
-    def __init__(self, session: Session) -> None:
+    """``actor``: who changes the issuing unit, for the audit log (the tool itself when
+    ``None``). Revoking a certificate whose result stopped completing the module is always
+    the tool's own change (the person changed the result, logged as such)."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.session = session
+        self.actor = actor
         self.repo = CertificateRepository(session)
         self.learning = LearningRepository(session)
         self._modules: dict[tuple[int, str], ModuleFacts] = {}
@@ -210,14 +222,26 @@ class CertificateService:
                 "Some fields are missing or not valid.", params={"field": next(iter(form.errors))}
             )
         row = self.repo.issuer(deployment_id)
+        before = issuer_fields(row) if row is not None else None
         if row is None:
             row = CertificateIssuer(deployment_id=deployment_id, unit_name="")
             self.repo.add(row)
         row.unit_name = form.values["unit_name"]
         for name in ("parent_unit", "signer_title", "signer_name", "place"):
             setattr(row, name, form.values[name] or None)
+        after = issuer_fields(row)
+        if before == after:  # saved as it was: nothing changed, nothing to log
+            return row
         row.updated_at = now
         self.repo.flush()
+        actor = self.actor or system_actor(self.session, deployment_id)
+        AuditLog(self.session).record(
+            actor,
+            "certificates.issuer",
+            Subject("certificate_issuer", deployment_id, row.unit_name),
+            before,
+            after if before is not None else {k: v for k, v in after.items() if v},
+        )
         return row
 
     # -- who may have which certificate ----------------------------------------------------
@@ -387,7 +411,28 @@ class CertificateService:
         ]
         if not ids:
             return 0
-        return self.repo.revoke(ids, now or utcnow(), REVOKED_RESULT_CHANGED)
+        revoked = self.repo.revoke(ids, now or utcnow(), REVOKED_RESULT_CHANGED)
+        if revoked:
+            learners = self.repo.learners_of([c.enrolment_id for c in revoked])
+            log = AuditLog(self.session)
+            actors: dict[int, Actor] = {}
+            for cert in revoked:
+                user, class_id = learners.get(cert.enrolment_id, (None, None))
+                actor = actors.get(cert.deployment_id) or system_actor(
+                    self.session, cert.deployment_id
+                )
+                actors[cert.deployment_id] = actor
+                log.record(
+                    actor,
+                    "certificate.revoke",
+                    Subject(
+                        "certificate",
+                        cert.id,
+                        user.display_name if user is not None else None,
+                        class_id,
+                    ),
+                )
+        return len(revoked)
 
     # -- verification ----------------------------------------------------------------------
     def verify(self, code: str) -> Verification:

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app.audit.service import actor_of
 from app.auth.api import ApiAdmin
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf, require_roles
-from app.core.errors import NotFound
 from app.core.i18n import gettext
 from app.core.templating import render, request_locale
 from app.core.time import local, utcnow
@@ -21,6 +21,7 @@ from app.identity.models import Role
 from app.passback.models import OutboxStatus, ScoreOutbox
 from app.passback.repository import OutboxRepository
 from app.passback.rules import REASONS, reason_code, split_error
+from app.passback.service import OutboxService
 
 pages = APIRouter(prefix="/admin/passback", include_in_schema=False)
 api = APIRouter(prefix="/api/v1/passback", tags=["grades"])
@@ -112,8 +113,7 @@ def retry_page(
     db: Session = DbSession,
 ) -> Response:
     check_csrf(viewer, csrf_token)
-    if not OutboxRepository(db).retry_now(viewer.deployment_id, row_id, utcnow()):
-        raise NotFound()
+    OutboxService(db, actor_of(viewer)).retry(viewer.deployment_id, row_id, utcnow())
     return RedirectResponse("/admin/passback", status_code=303)
 
 
@@ -139,6 +139,5 @@ def list_outbox(
 
 @api.post("/{row_id}/retry", summary="Send a failed or dead score again now")
 def retry(row_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> dict[str, Any]:
-    if not OutboxRepository(db).retry_now(viewer.deployment_id, row_id, utcnow()):
-        raise NotFound()
-    return {"id": row_id, "status": OutboxStatus.PENDING.value}
+    row = OutboxService(db, actor_of(viewer)).retry(viewer.deployment_id, row_id, utcnow())
+    return {"id": row.id, "status": OutboxStatus.PENDING.value}

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.passback.models import OutboxStatus, ScoreOutbox
 
+#: The scores an administrator may send again now.
+RETRYABLE = (OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.PENDING)
+
 
 class OutboxRepository:
     def __init__(self, session: Session) -> None:
@@ -125,15 +128,25 @@ class OutboxRepository:
             stmt = stmt.where(ScoreOutbox.deployment_id == deployment_id)
         return {str(s): int(n) for s, n in self.session.execute(stmt).all()}
 
+    def retryable(self, deployment_id: int, row_id: int) -> ScoreOutbox | None:
+        """This deployment's score, if it may be sent again now (locked on PostgreSQL until
+        the transaction ends, so the worker cannot claim it in between)."""
+        stmt = select(ScoreOutbox).where(
+            ScoreOutbox.id == row_id,
+            ScoreOutbox.deployment_id == deployment_id,
+            ScoreOutbox.status.in_(RETRYABLE),
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.session.scalars(stmt).first()
+
     def retry_now(self, deployment_id: int, row_id: int, now: datetime) -> bool:
         result = self.session.execute(
             update(ScoreOutbox)
             .where(
                 ScoreOutbox.id == row_id,
                 ScoreOutbox.deployment_id == deployment_id,
-                ScoreOutbox.status.in_(
-                    [OutboxStatus.FAILED, OutboxStatus.DEAD, OutboxStatus.PENDING]
-                ),
+                ScoreOutbox.status.in_(RETRYABLE),
             )
             .values(status=OutboxStatus.PENDING, next_attempt_at=now, window_start=now)
         )

@@ -24,10 +24,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
+from app.classes.models import TrainingClass
 from app.core.db import Database
-from app.core.errors import ValidationFailed
+from app.core.errors import NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.identity.models import ResourceLink, User
 from app.keys.service import KeyService
@@ -155,6 +159,54 @@ def enqueue_score(
     )
     repo.add(row)
     return row
+
+
+#: What the audit log says a retried score became (it is sent at the worker's next round).
+QUEUED = "queued"
+
+
+class OutboxService:
+    """What an administrator does to the scores owed to the LMS. ``actor``: who does it, for
+    the audit log (the tool itself when ``None``)."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
+        self.session = session
+        self.repo = OutboxRepository(session)
+        self.actor = actor
+
+    def _subject(self, row: ScoreOutbox) -> Subject:
+        """The score as people name it: whose, and for which activity (the gradebook column
+        is the resource link's), in the class that sends it."""
+        user = self.session.get(User, row.user_id) if row.user_id is not None else None
+        link = self.session.get(ResourceLink, row.resource_link_id)
+        who = user.display_name if user is not None else f"#{row.lms_user_id}"
+        what = (link.title or link.resource_link_id) if link is not None else None
+        class_id = self.session.scalar(
+            select(TrainingClass.id)
+            .where(
+                TrainingClass.deployment_id == row.deployment_id,
+                TrainingClass.resource_link_id == row.resource_link_id,
+            )
+            .order_by(TrainingClass.id)
+            .limit(1)
+        )
+        return Subject("score", row.id, " · ".join(p for p in (who, what) if p), class_id)
+
+    def retry(self, deployment_id: int, row_id: int, now: datetime | None = None) -> ScoreOutbox:
+        """Send a failed, dead or waiting score again at the next round (a new retry window).
+        Another LMS's score, or one being sent or already sent, is not found."""
+        now = now or utcnow()
+        row = self.repo.retryable(deployment_id, row_id)
+        if row is None:
+            raise NotFound()
+        before = row.status
+        if not self.repo.retry_now(deployment_id, row_id, now):  # a worker took it meanwhile
+            raise NotFound()
+        actor = self.actor or system_actor(self.session, deployment_id)
+        AuditLog(self.session).record(
+            actor, "passback.retry", self._subject(row), {"delivery": before}, {"delivery": QUEUED}
+        )
+        return row
 
 
 @dataclass

@@ -43,6 +43,7 @@ from app.admin.pages import (
     _today,
     _translated_rules,
 )
+from app.audit.service import actor_of
 from app.auth.api import ApiAdmin
 from app.auth.dependencies import DbSession, ReadDbSession, Viewer, check_csrf
 from app.classes.endpoints import rule_out
@@ -421,7 +422,7 @@ def create_target(
         errors = _target_errors(request, exc)
     else:
         try:
-            ReportService(db).create_target(viewer.deployment_id, data)
+            ReportService(db, actor_of(viewer)).create_target(viewer.deployment_id, data)
         except ValidationFailed as exc:
             field = str(exc.params.get("field") or FORM)
             errors[field] = _t(request, exc.detail, exc.params)
@@ -436,7 +437,7 @@ def delete_target(
     target_id: int, viewer: Viewer = AdminOnly, db: Session = DbSession, form: FormData = FormBody
 ) -> Response:
     check_csrf(viewer, _text(form, "csrf_token"))
-    ReportService(db).delete_target(viewer.deployment_id, target_id)
+    ReportService(db, actor_of(viewer)).delete_target(viewer.deployment_id, target_id)
     return _redirect("/admin/targets?done=target_deleted")
 
 
@@ -449,7 +450,7 @@ def list_targets(viewer: Viewer = ApiAdmin, db: Session = ReadDbSession) -> list
 def create_target_api(
     data: TargetCreate, viewer: Viewer = ApiAdmin, db: Session = DbSession
 ) -> dict[str, Any]:
-    service = ReportService(db)
+    service = ReportService(db, actor_of(viewer))
     target = service.create_target(viewer.deployment_id, data)
     view = next(
         v for v in service.targets(viewer.deployment_id, _today()) if v.target.id == target.id
@@ -461,7 +462,7 @@ def create_target_api(
     "/targets/{target_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a target"
 )
 def delete_target_api(target_id: int, viewer: Viewer = ApiAdmin, db: Session = DbSession) -> None:
-    ReportService(db).delete_target(viewer.deployment_id, target_id)
+    ReportService(db, actor_of(viewer)).delete_target(viewer.deployment_id, target_id)
 
 
 # -- reports -------------------------------------------------------------------------------

@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.audit.rules import Actor, Subject
+from app.audit.service import AuditLog, system_actor
 from app.catalogue.repository import CatalogueRepository
 from app.classes.models import EnrolmentStatus, TrainingClass
 from app.classes.repository import ClassRepository
@@ -98,9 +101,33 @@ class _Data:
     tiers: tuple[TierColumn, ...]
 
 
+def target_fields(target: Target) -> dict[str, Any]:
+    """A target as the audit log keeps it (the fields it has)."""
+    fields = {
+        "name": target.name,
+        "track": target.track,
+        "level": target.level,
+        "district": target.district,
+        "module_key": target.module_key,
+        "staff_count": target.staff_count,
+        "percent": target.percent,
+        "due_on": target.due_on,
+        "note": target.note,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _subject(target: Target) -> Subject:
+    return Subject("target", target.id, target.name)
+
+
 class ReportService:
-    def __init__(self, session: Session) -> None:
+    """``actor``: who changes the targets, for the audit log (the tool itself when
+    ``None``)."""
+
+    def __init__(self, session: Session, actor: Actor | None = None) -> None:
         self.session = session
+        self.actor = actor
         self.repo = ReportRepository(session)
         self.catalogue = CatalogueRepository(session)
         self.classes = ClassRepository(session)
@@ -288,11 +315,29 @@ class ReportService:
             note=(data.note or "").strip() or None,
         )
         self.repo.add(target)
+        self._log(deployment_id, "target.add", _subject(target), None, target_fields(target))
         return target
 
     def delete_target(self, deployment_id: int, target_id: int) -> None:
+        target = self.repo.target(deployment_id, target_id)
+        if target is None:
+            raise NotFound()
+        subject, before = _subject(target), target_fields(target)
         if not self.repo.delete_target(deployment_id, target_id):
             raise NotFound()
+        self._log(deployment_id, "target.delete", subject, before, None)
+
+    def _log(
+        self,
+        deployment_id: int,
+        action: str,
+        subject: Subject,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """The change in the audit log, in this unit of work."""
+        actor = self.actor or system_actor(self.session, deployment_id)
+        AuditLog(self.session).record(actor, action, subject, before, after)
 
     def districts(self, deployment_id: int) -> list[str]:
         return sorted(self.repo.districts(deployment_id), key=name_key)
