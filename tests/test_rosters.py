@@ -107,6 +107,19 @@ class TestRosterSync:
         detail = client.get(f"/api/v1/classes/{linked_class['id']}").json()
         assert detail["enrolled"] == 146
 
+    def test_a_list_without_any_learner_marks_nobody_as_left(self, client, lms, linked_class, db):
+        # An LMS answering with only its teachers (a privacy setting, a faulty page) is not a
+        # whole class leaving: the learners stay enrolled and the sync says how many were kept.
+        assert client.post(f"/api/v1/classes/{linked_class['id']}/roster/sync").status_code == 200
+        lms.members = [m for m in lms.members if m["roles"] == [INSTRUCTOR]]
+        body = client.post(f"/api/v1/classes/{linked_class['id']}/roster/sync").json()
+        assert body["left"] == 0 and body["kept"] == 148
+        assert client.get(f"/api/v1/classes/{linked_class['id']}").json()["enrolled"] == 148
+        # One learner still listed: the others have really gone.
+        lms.members = members(1, trainers=2)[2:] + [m for m in members(0, trainers=2)]
+        body = client.post(f"/api/v1/classes/{linked_class['id']}/roster/sync").json()
+        assert body["left"] == 147 and body["kept"] == 0
+
     def test_a_full_class_enrols_up_to_its_cap(self, client, lms, linked_class):
         lms.members = members(160)
         body = client.post(f"/api/v1/classes/{linked_class['id']}/roster/sync").json()

@@ -273,7 +273,11 @@ class OutboxWorker:
         # Work to do before each round (the result sweep: app.grading.service.ResultSweeper).
         self.before_round = before_round
         self.http = http
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        # At most 64 characters (score_outbox.claimed_by): a long host name is cut, the pid and
+        # the object id that make the claim this worker's own are kept whole.
+        self.worker_id = (worker_id or f"{socket.gethostname()[:36]}:{os.getpid()}:{id(self):x}")[
+            :64
+        ]
         self.batch = batch
         self.rng = rng or random.Random()  # noqa: S311 - jitter
         self.token_cache = token_cache

@@ -57,6 +57,8 @@ class SyncResult:
     trainers: int = 0
     refused_full: int = 0
     ignored: int = 0
+    #: Learners kept because the LMS listed no learner at all (see apply_roster).
+    kept: int = 0
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,6 +70,7 @@ class SyncResult:
             "trainers": self.trainers,
             "refused_full": self.refused_full,
             "ignored": self.ignored,
+            "kept": self.kept,
         }
 
 
@@ -191,11 +194,24 @@ def apply_roster(
     )
     result.enrolled, result.refused_full = len(enrolled), len(refused)
     present = set(present_learners)
-    # Learners who came from the roster and are no longer in it have left the course.
-    for enrolment, _user in repo.active_enrolments(class_id):
-        if enrolment.source == "nrps" and enrolment.user_id not in present:
-            service.leave(deployment_id, class_id, enrolment.user_id)
-            result.left += 1
+    # Learners who came from the roster and are no longer in it have left the course — but a
+    # list with no learner at all (a privacy setting changed, an LMS answering an empty page)
+    # is far likelier a fault than a whole class leaving at once: nobody is marked as left
+    # then, and the result says so. Learners named Inactive above still leave one by one.
+    missing = [
+        enrolment.user_id
+        for enrolment, _user in repo.active_enrolments(class_id)
+        if enrolment.source == "nrps" and enrolment.user_id not in present
+    ]
+    if missing and not present_learners:
+        result.kept = len(missing)
+        log.warning(
+            "class %s: the LMS listed no learner; %d enrolled learners kept", class_id, len(missing)
+        )
+        missing = []
+    for user_id in missing:
+        service.leave(deployment_id, class_id, user_id)
+        result.left += 1
     repo.touch_roster(class_id, now)
     db.flush()
     return result
