@@ -204,7 +204,15 @@ def _landing(ctx: AppContext, launch: ValidatedLaunch, outcome: LaunchOutcome) -
     )
 
 
-@router.api_route("/lti/login", methods=["GET", "POST"], summary="OIDC login initiation")
+def _set_session(response: Response, ctx: AppContext, token: str) -> None:
+    """The session cookie of a launch (SameSite=None; Secure; Partitioned over https)."""
+    set_cookie(response, ctx.settings, SESSION_COOKIE, token, ctx.settings.session_lifetime_seconds)
+
+
+@router.get("/lti/login", summary="OIDC login initiation", operation_id="lti_login_get")
+@router.post(
+    "/lti/login", summary="OIDC login initiation (form post)", operation_id="lti_login_post"
+)
 async def login(request: Request) -> Response:
     ctx = get_context(request)
     with counting_refusals():
@@ -273,13 +281,7 @@ async def launch(request: Request) -> Response:
     if outcome.stale_rosters:
         # After the response: the person does not wait for the LMS's member list.
         response.background = BackgroundTask(_sync_rosters, ctx, outcome)
-    set_cookie(
-        response,
-        ctx.settings,
-        SESSION_COOKIE,
-        outcome.token,
-        ctx.settings.session_lifetime_seconds,
-    )
+    _set_session(response, ctx, outcome.token)
     delete_cookie(response, ctx.settings, state_cookie_name(params["state"]))
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -335,13 +337,7 @@ async def launch_confirm(request: Request) -> Response:
     if outcome.stale_rosters:
         response.background = BackgroundTask(_sync_rosters, ctx, outcome)
     # Set anyway: where the browser keeps it, /lti/continue goes straight on.
-    set_cookie(
-        response,
-        ctx.settings,
-        SESSION_COOKIE,
-        outcome.token,
-        ctx.settings.session_lifetime_seconds,
-    )
+    _set_session(response, ctx, outcome.token)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -369,13 +365,7 @@ async def launch_continue(request: Request, h: str = "", w: str = "") -> Respons
     else:
         response = RedirectResponse(result.landing, status_code=303)
         if result.set_token:
-            set_cookie(
-                response,
-                ctx.settings,
-                SESSION_COOKIE,
-                result.set_token,
-                ctx.settings.session_lifetime_seconds,
-            )
+            _set_session(response, ctx, result.set_token)
     response.headers["Cache-Control"] = "no-store"
     return response
 
