@@ -1,7 +1,8 @@
 """Soak: mixed traffic for a bounded time against a real ``blend727 serve``, on loopback.
 
     python benches/soak.py [--minutes 15 | --seconds N] [--database-url URL]
-                           [--learners 40] [--threads 6] [--report-every 60]
+                           [--learners 120] [--assignments 3] [--threads 6]
+                           [--report-every 60] [--rss-growth-limit 15] [--ports 8850-8869]
 
 What runs:
 
@@ -10,13 +11,21 @@ What runs:
   the end);
 * the test platform (``tests/lti_platform.py``: JWKS, token endpoint, AGS like Moodle 5.1) in
   this process, on 127.0.0.1;
-* ``--threads`` clients, each a trainer and a share of the learners with their own cookies,
+* ``--threads`` clients, each with a session of every core trainer (one per cohort of at most
+  40: the class is split as an administrator splits it) and a share of the learners, with
+  their own cookies,
   doing in a loop: **launch** (OIDC login + signed id_token), **page** (the learner's class
   page, home, the trainer's progress page), **checkin** (the trainer marks a learner absent,
   the learner checks in with the code on the trainer's screen: both real writes; trainer
   marks only, when no session of today is running at the time of the run), **grade** (a
   regrade of a hand-in with ``If-Match``, or an override in an ended class, which queues a
   ``FullyGraded`` score: **passback** to the platform's AGS), **admin** (``/admin/passback``).
+
+The traffic is spread the way a class spreads it: ``--learners`` (120) each hand in
+``--assignments`` (3) assignments, and a regrade picks one of those hand-ins at random, so that
+one hand-in is not regraded thousands of times (at the end the bench prints how deep the
+histories got: grades per hand-in, check-ins per learner). The history tables still grow for
+the whole run, as a real installation's do.
 
 Every request must answer what it should (303 for a launch, 200 for the rest): anything else
 is an error. Every ``--report-every`` seconds it prints requests done, errors, p50/p99 per
@@ -26,11 +35,14 @@ At the end the outbox must drain and every score the tool recorded as sent must 
 applied by the gradebook exactly once (the last one is what the gradebook holds). Verdict:
 
 * **errors** = 0;
-* **memory flat**: after a warm-up (the first quarter of the run, at least 20 s), the median
-  RSS of the last third of the samples is within ``--rss-tolerance`` (default 10 %) of the
-  median of the first third;
-* latency is compared with a named peer measured in the same run: **the first reporting
-  interval** (p99 of the last interval ÷ p99 of the first; printed, not judged).
+* **memory flat**: the server's RSS is sampled every few seconds; a least-squares line is fitted
+  to the samples of the **second half** of the run (the first half is warm-up: pools, caches,
+  allocator arenas fill), and its slope, in MB per minute, projected over the default 15-minute
+  run must not exceed ``--rss-growth-limit`` (default 15 MB, ~9 % of the server's ~170 MB).
+  A run whose second half is shorter than a minute is not judged;
+* latency and throughput are compared with a named peer measured in the same run: **the first
+  reporting interval** (requests per second and p99 of the last interval ÷ those of the first;
+  printed, not judged).
 
 The exit status is 0 when the verdict is "pass".
 """
@@ -67,9 +79,12 @@ import httpx  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 
+from app.attendance.models import AttendanceChange, CheckinRecord  # noqa: E402
 from app.core.db import normalise_url  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.core.time import VN_TZ  # noqa: E402
+from app.grading.models import ResultChange  # noqa: E402
+from app.learning.models import Submission, SubmissionGrade  # noqa: E402
 from app.passback.models import OutboxStatus, ScoreOutbox  # noqa: E402
 from tests.lti_platform import (  # noqa: E402
     AGS_CLAIM,
@@ -86,13 +101,22 @@ KINDS = ("launch", "page", "checkin", "grade", "admin")
 WEIGHTS = (8, 40, 22, 22, 8)
 PORTS = range(8850, 8870)
 SESSION_HOURS = {"morning": (7, 30, 11, 30), "afternoon": (13, 30, 17, 0)}
-PLAN = {
-    "phase": "follow_up",
-    "kind": "assignment",
-    "title": "Kế hoạch bài dạy",
-    "key": "plan-1",
-    "due_day": 3,
-}
+DEFAULT_MINUTES = 15.0
+COHORT_SIZE = 40  # learners per core trainer (the split makes cohorts of at most 50)
+
+
+def plans(n: int) -> list[dict[str, Any]]:
+    """``n`` assignments of the module (``plan-1`` …)."""
+    return [
+        {
+            "phase": "follow_up",
+            "kind": "assignment",
+            "title": f"Kế hoạch bài dạy {i}",
+            "key": f"plan-{i}",
+            "due_day": 3,
+        }
+        for i in range(1, n + 1)
+    ]
 
 
 # -- measuring ---------------------------------------------------------------------------------
@@ -164,14 +188,24 @@ class World:
         self.in_person_today = False
         self.enrol_a: dict[int, int] = {}  # user id → enrolment id
         self.enrol_b: dict[int, int] = {}
-        self.submissions: dict[str, int] = {}
+        self.trainer_a: dict[int, str] = {}  # user id → their cohort's core trainer (sub)
+        self.trainer_b: dict[int, str] = {}
+        self.submissions: dict[str, list[int]] = {}  # learner → their hand-ins
         self.etags: dict[int, str] = {}
         self.overrides: dict[int, Decimal] = {}
         self.code: tuple[float, str] | None = None
         self.code_lock = threading.Lock()
 
     def person(self, sub: str, name: str, roles: list[str]) -> Person:
-        client = httpx.Client(base_url=self.base, timeout=30, follow_redirects=False)
+        # A connection idle for uvicorn's keep-alive timeout (5 s) is closed by the server;
+        # reusing one just then fails with "connection reset" (with many learners per client,
+        # one can idle that long): drop idle connections well before the server does.
+        client = httpx.Client(
+            base_url=self.base,
+            timeout=30,
+            follow_redirects=False,
+            limits=httpx.Limits(keepalive_expiry=2.0),
+        )
         return Person(sub, name, roles, client)
 
     def launch(self, p: Person, link: str, class_code: str | None = None) -> bool:
@@ -261,7 +295,12 @@ def running_part(seconds: float) -> str | None:
 
 
 def set_up(
-    world: World, admin: Person, trainer: Person, learners: list[Person], seconds: float
+    world: World,
+    admin: Person,
+    trainers: list[Person],
+    learners: list[Person],
+    seconds: float,
+    assignments: int,
 ) -> None:
     assert world.launch(admin, "rl-a"), "the administrator's launch failed"
     modules = must(world.call("page", admin, "GET", "/api/v1/modules", 200), "modules").json()
@@ -274,7 +313,7 @@ def set_up(
             "PUT",
             f"/api/v1/modules/{mid}",
             200,
-            json={"spec": {**spec["spec"], "materials": [PLAN]}, "note": "soak"},
+            json={"spec": {**spec["spec"], "materials": plans(assignments)}, "note": "soak"},
         ),
         "module items",
     )
@@ -295,8 +334,9 @@ def set_up(
             world.in_person_today = day == today
         else:
             world.class_b = created.json()["id"]
-    # Everyone opens both activities once: learners join the classes, the trainer trains them.
-    for p in [trainer, *learners]:
+    # Everyone opens both activities once: learners join the classes, trainers train them.
+    trainer = trainers[0]
+    for p in [*trainers, *learners]:
         for link, code in (("rl-b", "SOAK-B"), ("rl-a", "SOAK-A")):
             assert world.launch(p, link, code), f"launch of {p.sub} failed"
     for cls in (world.class_a, world.class_b):
@@ -310,6 +350,15 @@ def set_up(
         ).json()["results"]
         enrol.update({int(r["user_id"]): int(r["enrolment_id"]) for r in results})
         assert len(enrol) == len(learners), "not every learner joined the class"
+    # Who follows whom: each core trainer's results are those of their own cohort.
+    for cls, follows in ((world.class_a, world.trainer_a), (world.class_b, world.trainer_b)):
+        for t in trainers:
+            mine = must(
+                world.call("page", t, "GET", f"/api/v1/grading/classes/{cls}/results", 200),
+                "results",
+            ).json()["results"]
+            follows.update({int(r["user_id"]): t.sub for r in mine})
+        assert len(follows) == len(learners), "a learner has no core trainer"
     detail = must(
         world.call("page", admin, "GET", f"/api/v1/classes/{world.class_a}", 200), "class"
     )
@@ -330,27 +379,31 @@ def set_up(
             ),
             "open check-in",
         )
-    # Learners hand in the assignment of the running class (graded, then regraded, later).
+    # Learners hand in the assignments of the running class (graded, then regraded, later).
+    keys = [plan["key"] for plan in plans(assignments)]
     for p in learners:
         if not world.launch(p, "rl-a", "SOAK-A"):
             raise SystemExit(f"launch of {p.sub} failed")
-        must(
-            world.call(
-                "page",
-                p,
-                "POST",
-                f"/learn/classes/{world.class_a}/items/plan-1/hand-in",
-                303,
-                data={"csrf_token": p.csrf, "text": "Kế hoạch bài dạy của tôi"},
-                files={"file": ("", b"", "application/octet-stream")},
-            ),
-            "hand-in",
-        )
+        for key in keys:
+            must(
+                world.call(
+                    "page",
+                    p,
+                    "POST",
+                    f"/learn/classes/{world.class_a}/items/{key}/hand-in",
+                    303,
+                    data={"csrf_token": p.csrf, "text": "Kế hoạch bài dạy của tôi"},
+                    files={"file": ("", b"", "application/octet-stream")},
+                ),
+                "hand-in",
+            )
         mine = must(
             world.call("page", p, "GET", f"/api/v1/learning/classes/{world.class_a}/me", 200), "me"
         ).json()
-        plan = next(i for i in mine["items"] if i["key"] == "plan-1")
-        world.submissions[p.sub] = plan["submission"]["id"]
+        world.submissions[p.sub] = [
+            int(i["submission"]["id"]) for i in mine["items"] if i["key"] in keys
+        ]
+        assert len(world.submissions[p.sub]) == len(keys), "a hand-in is missing"
 
 
 # -- traffic -------------------------------------------------------------------------------------
@@ -358,12 +411,18 @@ def set_up(
 
 @dataclass
 class Client:
-    """One thread's people: a trainer and an administrator session of its own, and a share
-    of the learners (no two threads act for the same learner)."""
+    """One thread's people: a session of every core trainer and of the administrator of its
+    own, and a share of the learners (no two threads act for the same learner)."""
 
-    trainer: Person
+    trainers: dict[str, Person]
     admin: Person
     learners: list[Person]
+
+    def trainer_a(self, world: World, learner: Person) -> Person:
+        return self.trainers[world.trainer_a[learner.user_id]]
+
+    def trainer_b(self, world: World, learner: Person) -> Person:
+        return self.trainers[world.trainer_b[learner.user_id]]
 
 
 def current_code(world: World, trainer: Person) -> str | None:
@@ -399,21 +458,23 @@ def one_request(world: World, c: Client, rng: random.Random) -> None:
         elif choice < 0.75:
             world.call("page", learner, "GET", "/", 200)
         else:
-            world.call("page", c.trainer, "GET", f"/grading/classes/{world.class_a}", 200)
+            trainer = c.trainer_a(world, learner)
+            world.call("page", trainer, "GET", f"/grading/classes/{world.class_a}", 200)
     elif kind == "checkin":
         # The trainer marks the learner absent (or, with no session running, anything)...
         enrolment = world.enrol_a[learner.user_id]
         status = "absent" if world.session_id else rng.choice(["present", "late", "absent"])
+        trainer = c.trainer_a(world, learner)
         world.call(
             "checkin",
-            c.trainer,
+            trainer,
             "PUT",
             f"/api/v1/attendance/sessions/{world.marks_session}/marks",
             200,
             json={"marks": [{"enrolment_id": enrolment, "status": status, "note": "soak"}]},
         )
         # ...and the learner checks in again with the code on the trainer's screen.
-        code = current_code(world, c.trainer) if world.session_id else None
+        code = current_code(world, trainer) if world.session_id else None
         if code is not None:
             world.call(
                 "checkin",
@@ -425,12 +486,12 @@ def one_request(world: World, c: Client, rng: random.Random) -> None:
             )
     elif kind == "grade":
         if rng.random() < 0.5:
-            sub_id = world.submissions[learner.sub]
+            sub_id = rng.choice(world.submissions[learner.sub])
             score = rng.choice(["6", "6.5", "7", "7.5", "8", "8.5", "9"])
             headers = {"If-Match": world.etags.get(sub_id, '"grade-none"')}
             r = world.call(
                 "grade",
-                c.trainer,
+                c.trainer_a(world, learner),
                 "POST",
                 f"/api/v1/grading/submissions/{sub_id}/grade",
                 200,
@@ -447,7 +508,7 @@ def one_request(world: World, c: Client, rng: random.Random) -> None:
             )
             r = world.call(
                 "grade",
-                c.trainer,
+                c.trainer_b(world, learner),
                 "PUT",
                 f"/api/v1/grading/enrolments/{enrolment}/override",
                 200,
@@ -462,15 +523,15 @@ def one_request(world: World, c: Client, rng: random.Random) -> None:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    for port in PORTS:
+def free_port(ports: range = PORTS) -> int:
+    for port in ports:
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise SystemExit("no free port in 8850–8869")
+    raise SystemExit(f"no free port in {ports.start}–{ports.stop - 1}")
 
 
 def prepare_database(url: str | None, workdir: Path) -> tuple[str, Any]:
@@ -517,6 +578,47 @@ def outbox_counts(engine: Engine) -> Counter[str]:
         return Counter({str(s): int(n) for s, n in rows})
 
 
+def rss_trend(rss: list[tuple[float, float]], seconds: float) -> tuple[float, int] | None:
+    """Least-squares slope (MB per minute) of the RSS samples of the second half of the run,
+    and how many samples it rests on; ``None`` when that half spans less than a minute."""
+    late = [(t, mb) for t, mb in rss if t >= seconds / 2]
+    if seconds / 2 < 60 or len(late) < 6:
+        return None
+    slope, _ = statistics.linear_regression([t for t, _ in late], [mb for _, mb in late])
+    return slope * 60, len(late)
+
+
+def history_depth(engine: Engine) -> dict[str, int]:
+    """How deep the histories the hot paths must not read in full got during the run."""
+    per_hand_in = (
+        select(func.count().label("n"))
+        .select_from(SubmissionGrade)
+        .group_by(SubmissionGrade.submission_id)
+        .subquery()
+    )
+    per_learner = (
+        select(func.count().label("n"))
+        .select_from(CheckinRecord)
+        .group_by(CheckinRecord.session_id, CheckinRecord.enrolment_id)
+        .subquery()
+    )
+    with engine.connect() as conn:
+
+        def one(stmt: Any) -> int:
+            return int(conn.scalar(stmt) or 0)
+
+        return {
+            "hand_ins": one(select(func.count()).select_from(Submission)),
+            "grades": one(select(func.count()).select_from(SubmissionGrade)),
+            "grades_max": one(select(func.max(per_hand_in.c.n))),
+            "checkins": one(select(func.count()).select_from(CheckinRecord)),
+            "checkins_max": one(select(func.max(per_learner.c.n))),
+            "attendance_changes": one(select(func.count()).select_from(AttendanceChange)),
+            "result_changes": one(select(func.count()).select_from(ResultChange)),
+            "outbox": one(select(func.count()).select_from(ScoreOutbox)),
+        }
+
+
 def check_passback(engine: Engine, lms: TestPlatform) -> list[str]:
     """Every score recorded as sent was applied by the gradebook exactly once, and the
     gradebook holds the newest one."""
@@ -556,13 +658,24 @@ def main() -> int:
     length.add_argument("--minutes", type=float, default=None)
     length.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--database-url", default=None)
-    parser.add_argument("--learners", type=int, default=40)
+    parser.add_argument("--learners", type=int, default=120)
+    parser.add_argument(
+        "--assignments", type=int, default=3, help="assignments each learner hands in"
+    )
     parser.add_argument("--threads", type=int, default=6)
     parser.add_argument("--report-every", type=float, default=60.0)
     parser.add_argument("--pause", type=float, default=0.005, help="seconds between requests")
-    parser.add_argument("--rss-tolerance", type=float, default=10.0, help="percent")
+    parser.add_argument(
+        "--rss-growth-limit",
+        type=float,
+        default=15.0,
+        help=f"MB: most RSS growth allowed over {DEFAULT_MINUTES:.0f} minutes (projected)",
+    )
+    parser.add_argument(
+        "--ports", default=f"{PORTS.start}-{PORTS.stop - 1}", help="where the server may listen"
+    )
     args = parser.parse_args()
-    seconds = args.seconds if args.seconds is not None else 60 * (args.minutes or 15.0)
+    seconds = args.seconds if args.seconds is not None else 60 * (args.minutes or DEFAULT_MINUTES)
     workdir = Path(tempfile.mkdtemp(prefix="blend727-soak-"))
     url, cleanup = prepare_database(args.database_url, workdir)
     backend = make_url(url).get_backend_name()
@@ -581,7 +694,8 @@ def main() -> int:
             for link in ("rl-a", "rl-b"):
                 lms.couple_line_item(link, label=f"Soak {link}", score_maximum=10)
             register(url, lms)
-            port = free_port()
+            low, _, high = args.ports.partition("-")
+            port = free_port(range(int(low), int(high or low) + 1))
             base = f"http://127.0.0.1:{port}"
             env = {k: v for k, v in os.environ.items() if not k.startswith("BLEND727_")}
             env.update(
@@ -612,15 +726,18 @@ def main() -> int:
             lms.trust_tool_jwks(httpx.get(base + "/lti/jwks.json").json())
             world = World(base, lms, stats)
             admin = world.person("qt-1", "Lê Quản Trị", [INST_ADMIN, SYS_ADMIN])
-            trainer = world.person("cc-1", "Trần Cốt Cán", [INSTRUCTOR])
+            cohorts = max(1, -(-args.learners // COHORT_SIZE))
+            trainer_names = [(f"cc-{i}", f"Trần Cốt Cán {i}") for i in range(1, cohorts + 1)]
+            trainers = [world.person(sub, name, [INSTRUCTOR]) for sub, name in trainer_names]
             learners = [
                 world.person(str(5000 + i), f"Giáo viên {i}", [LEARNER])
                 for i in range(args.learners)
             ]
             t0 = time.monotonic()
-            set_up(world, admin, trainer, learners, seconds)
+            set_up(world, admin, trainers, learners, seconds, args.assignments)
             print(
-                f"soak: {backend}, {args.learners} learners, {args.threads} clients, "
+                f"soak: {backend}, {args.learners} learners × {args.assignments} hand-ins, "
+                f"{cohorts} cohorts, {args.threads} clients, "
                 f"{seconds:.0f} s; set-up {time.monotonic() - t0:.1f} s; check-ins "
                 + ("on" if world.session_id else "off (no session running now: trainer marks)"),
                 flush=True,
@@ -631,11 +748,13 @@ def main() -> int:
             clients = []
             for share in shares:
                 c = Client(
-                    world.person("cc-1", "Trần Cốt Cán", [INSTRUCTOR]),
+                    {sub: world.person(sub, name, [INSTRUCTOR]) for sub, name in trainer_names},
                     world.person("qt-1", "Lê Quản Trị", [INST_ADMIN, SYS_ADMIN]),
                     share,
                 )
-                assert world.launch(c.trainer, "rl-a", "SOAK-A") and world.launch(c.admin, "rl-a")
+                for person in c.trainers.values():
+                    assert world.launch(person, "rl-a", "SOAK-A"), f"launch of {person.sub} failed"
+                assert world.launch(c.admin, "rl-a"), "the administrator's launch failed"
                 clients.append(c)
             stats.samples.clear()
             stats.errors.clear()
@@ -685,6 +804,7 @@ def main() -> int:
                     lat = {k: [s.seconds * 1000 for s in window if s.kind == k] for k in KINDS}
                     interval = {
                         "t": now - start,
+                        "seconds": now - last_report,
                         "requests": len(window),
                         "errors": sum(1 for s in window if not s.ok),
                         "p99": {k: pct(v, 0.99) for k, v in lat.items()},
@@ -715,6 +835,7 @@ def main() -> int:
                 time.sleep(1)
             counts = outbox_counts(engine)
             passback = check_passback(engine, lms)
+            histories = history_depth(engine)
             engine.dispose()
     finally:
         if server is not None and server.poll() is None:
@@ -728,14 +849,11 @@ def main() -> int:
     total = stats.samples
     errors = sum(1 for s in total if not s.ok)
     by_kind = Counter(s.kind for s in total)
-    warm = min(max(20.0, seconds / 4), seconds / 2)
-    steady = [mb for t, mb in rss if t >= warm]
-    judged = len(steady) >= 6  # a run too short to say anything about memory is not judged
-    third = max(1, len(steady) // 3)
-    first_mb = statistics.median(steady[:third]) if steady else float("nan")
-    last_mb = statistics.median(steady[-third:]) if steady else float("nan")
-    growth = (last_mb - first_mb) / first_mb * 100 if steady else float("nan")
-    flat = not judged or growth <= args.rss_tolerance
+    trend = rss_trend(rss, seconds)
+    judged = trend is not None
+    slope = trend[0] if trend is not None else float("nan")
+    projected = slope * DEFAULT_MINUTES
+    flat = not judged or projected <= args.rss_growth_limit
     print()
     print(
         f"requests: {len(total)} ({', '.join(f'{k} {by_kind[k]}' for k in KINDS)}), "
@@ -752,14 +870,31 @@ def main() -> int:
         + ("exactly once" if not passback else f"{len(passback)} PROBLEMS: {passback[:3]}")
     )
     print(
-        f"memory: RSS {rss[0][1]:.1f} MB at start, median {first_mb:.1f} MB in the first third "
-        f"after a {warm:.0f} s warm-up, {last_mb:.1f} MB in the last third: {growth:+.1f}% "
-        f"({('flat' if flat else 'GROWING') if judged else 'run too short: not judged'}, "
-        f"tolerance {args.rss_tolerance:.0f}%); peak "
-        f"{max(mb for _, mb in rss):.1f} MB; outbox depth max {max(d for _, d in depth)}"
+        f"histories: {histories['grades']} grades of {histories['hand_ins']} hand-ins (at most "
+        f"{histories['grades_max']} of one), {histories['checkins']} check-ins (at most "
+        f"{histories['checkins_max']} of one learner in a session), "
+        f"{histories['attendance_changes']} attendance changes, "
+        f"{histories['result_changes']} result changes, {histories['outbox']} outbox rows"
+    )
+    late = [mb for t, mb in rss if t >= seconds / 2]
+    verdict = "flat" if flat else "GROWING"
+    if trend is None:
+        verdict = "second half under a minute: not judged"
+    print(
+        f"memory: RSS {rss[0][1]:.1f} MB at start, {statistics.median(late):.1f} MB (median) in "
+        f"the second half, {rss[-1][1]:.1f} MB at the end, peak {max(mb for _, mb in rss):.1f} "
+        f"MB; second-half slope {slope:+.3f} MB/min over {trend[1] if trend else 0} samples → "
+        f"{projected:+.1f} MB per {DEFAULT_MINUTES:.0f} min ({verdict}, limit "
+        f"{args.rss_growth_limit:.0f} MB); outbox depth max {max(d for _, d in depth)}"
     )
     if len(intervals) >= 2:
-        first, last = intervals[0]["p99"], intervals[-1]["p99"]
+        a, b = intervals[0], intervals[-1]
+        rate_a, rate_b = a["requests"] / a["seconds"], b["requests"] / b["seconds"]
+        print(
+            f"throughput: first interval {rate_a:.1f}/s, last {rate_b:.1f}/s "
+            f"({rate_b / rate_a:.2f}x; named peer, same run)"
+        )
+        first, last = a["p99"], b["p99"]
         ratios = ", ".join(
             f"{k} {last[k] / first[k]:.2f}x" for k in KINDS if first[k] == first[k] and first[k] > 0
         )

@@ -97,7 +97,12 @@ class CheckinRecord(Base):
     """One accepted self check-in: which code window, from which device and launch."""
 
     __tablename__ = "attendance_checkin"
-    __table_args__ = (Index("ix_attendance_checkin_device", "session_id", "device_hash"),)
+    __table_args__ = (
+        Index("ix_attendance_checkin_device", "session_id", "device_hash"),
+        # A learner's first check-in in a session is one probe; counting the learners who
+        # checked in reads this index only.
+        Index("ix_attendance_checkin_first", "session_id", "enrolment_id", "at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("class_session.id", ondelete="CASCADE"))

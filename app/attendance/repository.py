@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.attendance.models import AttendanceChange, AttendanceMark, CheckinRecord, CheckinWindow
 from app.catalogue.models import ModuleVersion
@@ -141,11 +141,20 @@ class AttendanceRepository:
         )
         return int(self.session.scalar(stmt) or 0)
 
-    def checkins(self, session_id: int) -> dict[int, CheckinRecord]:
-        """The first check-in of each learner of a session."""
-        stmt = (
-            select(CheckinRecord)
-            .where(CheckinRecord.session_id == session_id)
-            .order_by(CheckinRecord.at.desc(), CheckinRecord.id.desc())
+    def checkins(self, session_id: int, enrolment_ids: Sequence[int]) -> dict[int, CheckinRecord]:
+        """The first check-in of each of these learners in a session. Only those rows are
+        loaded: one probe of ``ix_attendance_checkin_first`` per learner, however often the
+        learner checked in again (after a trainer's correction)."""
+        if not enrolment_ids:
+            return {}
+        other = aliased(CheckinRecord)
+        first = (
+            select(other.id)
+            .where(other.session_id == session_id, other.enrolment_id == Enrolment.id)
+            .order_by(other.at, other.id)
+            .limit(1)
+            .scalar_subquery()
         )
+        firsts = select(first).where(Enrolment.id.in_(enrolment_ids))
+        stmt = select(CheckinRecord).where(CheckinRecord.id.in_(firsts))
         return {r.enrolment_id: r for r in self.session.scalars(stmt)}

@@ -380,9 +380,10 @@ class AttendanceService:
         info = self._session(viewer, session_id)
         scope = self._scope(viewer, info.cls)
         marks = self.repo.marks(info.session.id)
-        checkins = self.repo.checkins(info.session.id)
+        roster = self.classes.roster(info.cls.id, scope)
+        checkins = self.repo.checkins(info.session.id, [e.id for e, _ in roster])
         rows = []
-        for enrolment, user in self.classes.roster(info.cls.id, scope):
+        for enrolment, user in roster:
             mark = marks.get(enrolment.id)
             checkin = checkins.get(enrolment.id)
             rows.append(

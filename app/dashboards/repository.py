@@ -27,6 +27,7 @@ from app.classes.models import (
 from app.grading.models import ModuleResultRow
 from app.identity.models import User
 from app.learning.models import ItemProgress, Submission, SubmissionGrade
+from app.learning.repository import newest_grade_id
 
 S = TypeVar("S", bound=Select)
 
@@ -121,16 +122,23 @@ class DashboardRepository:
         return {(int(e), str(k)): int(s) for e, k, s in self.session.execute(stmt).all()}
 
     def graded(self, cohort_id: int) -> dict[tuple[int, str], int]:
-        """``(enrolment_id, item_key) → submission id`` the newest grade is of."""
-        stmt = _in_cohort(
-            select(
-                SubmissionGrade.enrolment_id,
-                SubmissionGrade.item_key,
-                SubmissionGrade.submission_id,
-            ),
-            SubmissionGrade.enrolment_id,
-            cohort_id,
-        ).order_by(SubmissionGrade.graded_at, SubmissionGrade.id)
+        """``(enrolment_id, item_key) → submission id`` the newest grade is of (only the
+        newest grades are read: one index probe per hand-in, not the grade history)."""
+        handed_in = (
+            _in_cohort(
+                select(Submission.enrolment_id, Submission.item_key),
+                Submission.enrolment_id,
+                cohort_id,
+            )
+            .distinct()
+            .subquery()
+        )
+        newest = select(
+            newest_grade_id(handed_in.c.enrolment_id, handed_in.c.item_key)
+        ).select_from(handed_in)
+        stmt = select(
+            SubmissionGrade.enrolment_id, SubmissionGrade.item_key, SubmissionGrade.submission_id
+        ).where(SubmissionGrade.id.in_(newest))
         return {(int(e), str(k)): int(s) for e, k, s in self.session.execute(stmt).all()}
 
     def results(self, cohort_id: int) -> dict[int, ModuleResultRow]:

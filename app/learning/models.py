@@ -99,7 +99,9 @@ class SubmissionGrade(Base):
     __tablename__ = "submission_grade"
     __table_args__ = (
         CheckConstraint("score >= 0 AND score <= 10", name="score_range"),
-        Index("ix_submission_grade_enrolment", "enrolment_id", "item_key"),
+        # The newest grade of a hand-in is one backward probe of this index (see
+        # ``newest_grade_id``); its prefix serves a learner's grade history.
+        Index("ix_submission_grade_latest", "enrolment_id", "item_key", "graded_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

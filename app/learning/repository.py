@@ -7,14 +7,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, delete, func, select
+from sqlalchemy.orm import Session, aliased
 
 from app.catalogue.models import ModuleVersion
 from app.classes.models import Enrolment, EnrolmentStatus, TrainingClass
 from app.core.upsert import insert_if_absent
 from app.identity.models import User
 from app.learning.models import ItemProgress, QuizAttempt, Submission, SubmissionGrade
+
+
+def newest_grade_id(
+    enrolment_id: ColumnElement[int], item_key: ColumnElement[str]
+) -> ScalarSelect[int]:
+    """The id of the newest grade (``graded_at``, then ``id``) of one (enrolment, item),
+    correlated to the query it is used in: one probe of ``ix_submission_grade_latest`` per
+    pair, however often that hand-in was regraded (the older grades are its history)."""
+    older = aliased(SubmissionGrade)
+    return (
+        select(older.id)
+        .where(older.enrolment_id == enrolment_id, older.item_key == item_key)
+        .order_by(older.graded_at.desc(), older.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 class LearningRepository:
@@ -165,19 +181,28 @@ class LearningRepository:
         row = self.session.execute(stmt).first()
         return (row[0], row[1], row[2]) if row else None
 
-    def grades(self, enrolment_ids: Sequence[int]) -> dict[tuple[int, str], SubmissionGrade]:
-        """The newest grade per (enrolment, item)."""
-        out: dict[tuple[int, str], SubmissionGrade] = {}
+    def grades(
+        self, enrolment_ids: Sequence[int], item_key: str | None = None
+    ) -> dict[tuple[int, str], SubmissionGrade]:
+        """The newest grade per (enrolment, item) (of ``item_key`` only, when given).
+
+        Only those rows are loaded: the (enrolment, item) pairs come from the hand-ins (a
+        grade is always of one), and each pair's newest grade is one index probe."""
         if not enrolment_ids:
-            return out
-        stmt = (
-            select(SubmissionGrade)
-            .where(SubmissionGrade.enrolment_id.in_(enrolment_ids))
-            .order_by(SubmissionGrade.graded_at, SubmissionGrade.id)
+            return {}
+        pairs = (
+            select(Submission.enrolment_id, Submission.item_key)
+            .where(Submission.enrolment_id.in_(enrolment_ids))
+            .distinct()
         )
-        for row in self.session.scalars(stmt):
-            out[(row.enrolment_id, row.item_key)] = row
-        return out
+        if item_key is not None:
+            pairs = pairs.where(Submission.item_key == item_key)
+        handed_in = pairs.subquery()
+        newest = select(
+            newest_grade_id(handed_in.c.enrolment_id, handed_in.c.item_key)
+        ).select_from(handed_in)
+        stmt = select(SubmissionGrade).where(SubmissionGrade.id.in_(newest))
+        return {(row.enrolment_id, row.item_key): row for row in self.session.scalars(stmt)}
 
     def grade_history(self, enrolment_id: int) -> Sequence[SubmissionGrade]:
         stmt = (

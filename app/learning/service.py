@@ -419,7 +419,7 @@ class LearningService:
         link = (hand_in.link_url or "").strip() or None
         if link is not None:
             _check_link(link)
-        graded = (enrolment.id, item.key) in self.repo.grades([enrolment.id])
+        graded = (enrolment.id, item.key) in self.repo.grades([enrolment.id], item.key)
         late = check_hand_in(
             item,
             HandIn(
@@ -532,7 +532,7 @@ class LearningService:
                 "The feedback is longer than %(max)s characters",
                 params={"field": "feedback", "max": 5000},
             )
-        previous = self.repo.grades([enrolment.id]).get((enrolment.id, item.key))
+        previous = self.repo.grades([enrolment.id], item.key).get((enrolment.id, item.key))
         if based_on is not None and previous is not None and based_on.grade_id != previous.id:
             # (no grade at all: nothing can be lost, whatever the form was based on)
             grader = (

@@ -32,6 +32,9 @@ class ScoreOutbox(Base):
         # Every enqueue looks up the pending scores of one person and line item: with the
         # status in this index SQLite uses it rather than scanning every pending row.
         Index("ix_score_outbox_target", "line_item_url_hash", "lms_user_id", "status"),
+        # The passback page counts a deployment's scores by status, sent ones included (they
+        # only grow): from this index alone, without reading the rows.
+        Index("ix_score_outbox_deployment", "deployment_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
